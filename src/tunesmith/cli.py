@@ -1,0 +1,86 @@
+"""The `tunesmith` command: subcommands only, each defined in `tunesmith.commands.<name>`.
+
+Errors a user can fix (`TunesmithError`) print as one line with a hint and exit 2; anything else is
+a bug and shows its traceback under `--debug`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from tunesmith import __version__
+from tunesmith.errors import TunesmithError
+
+# Each module registers one top-level command (or a group of them) with `register(subparsers)`.
+COMMANDS = (
+    "models",
+    "chat",
+)
+
+DESCRIPTION = """\
+tunesmith: instruction fine-tuning of Llama-family models.
+
+  prepare the data   tunesmith data prepare pipeline.yaml
+  fine-tune          tunesmith train run.yaml train.lr=2e-4
+  use the result     tunesmith chat runs/my-run
+
+Every command that takes a YAML config also takes dotted overrides (key.sub=value) and
+--print-config, which shows the resolved config with a comment on every key.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tunesmith", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tunesmith {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"tunesmith.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        _quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        result = args.func(args)
+        return int(result or 0)
+    except TunesmithError as e:
+        if debug:
+            raise
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"  hint: {e.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

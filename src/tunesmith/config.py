@@ -1,0 +1,212 @@
+"""Typed configuration: YAML files, dotted command-line overrides, and commented YAML back out.
+
+Every command reads its settings through `load(SchemaClass, path, overrides)`:
+
+    tunesmith train run.yaml train.lr=2e-4 method.r=16
+
+Unknown keys are refused with a "did you mean" hint, wrong types name the key and the value, and
+`--print-config` shows the resolved settings as YAML whose comments are the field descriptions.
+The schema classes of each command live next to the code that uses them; the machinery is here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tunesmith.errors import ConfigError
+
+
+class Section(BaseModel):
+    """Base of every config block: unknown keys are errors, assignments are validated."""
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+def load(schema: type[BaseModel], path: str | Path | None = None, overrides: list[str] | tuple = ()) -> Any:
+    """Read `path` (YAML) if given, apply `key.sub=value` overrides, validate against `schema`."""
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        data = read_yaml(path)
+    data = apply_overrides(data, overrides)
+    return validate(schema, data, source)
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}", "check the path; `tunesmith <command> --help` shows an example")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text", "save the config as UTF-8") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys, found {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """`a.b=1` sets data['a']['b'] = 1; values are parsed as YAML (`true`, `2e-4`, `[q_proj, v_proj]`)."""
+    data = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not key=value", "write it like train.lr=2e-4")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        # YAML 1.1 reads 2e-4 as a string; numbers are what people mean.
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value.lower() for c in ".e") else value
+            except ValueError:
+                pass
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def validate(schema: type[BaseModel], data: dict, source: str = "config") -> Any:
+    try:
+        return schema.model_validate(data)
+    except ValidationError as e:
+        raise _explain(e, schema, source) from None
+
+
+def _explain(err: ValidationError, schema: type[BaseModel], source: str) -> ConfigError:
+    """Turn pydantic's report into one line per problem, naming the dotted key."""
+    lines = []
+    hint = None
+    for item in err.errors():
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join(loc)
+        if item["type"] == "extra_forbidden":
+            allowed = _keys_at(schema, loc[:-1])
+            close = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.5)
+            lines.append(f"unknown key '{key}'" + (f" (did you mean '{'.'.join(loc[:-1] + close)}'?)" if close else ""))
+            hint = hint or (f"keys allowed here: {', '.join(allowed)}" if allowed else None)
+        elif item["type"] == "missing":
+            lines.append(f"missing key '{key}'")
+        else:
+            value = item.get("input")
+            shown = repr(value) if not isinstance(value, dict) else "a mapping"
+            lines.append(f"'{key}' = {shown}: {item['msg']}")
+    return ConfigError(f"{source}: " + "; ".join(lines), hint or "`--print-config` shows every key with its default")
+
+
+def _keys_at(schema: type[BaseModel], loc: list[str]) -> list[str]:
+    model: Any = schema
+    for part in loc:
+        model = _submodel(model.model_fields[part].annotation) if part in getattr(model, "model_fields", {}) else None
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _submodel(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _submodel(arg)
+        if found:
+            return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Commented YAML out
+# ---------------------------------------------------------------------------------------------
+
+def to_yaml(cfg: BaseModel, comments: bool = True) -> str:
+    """The resolved config as YAML; with `comments`, each key is preceded by its description."""
+    return "\n".join(_yaml_lines(cfg, 0, comments)) + "\n"
+
+
+def _yaml_lines(obj: BaseModel, indent: int, comments: bool) -> list[str]:
+    pad = "  " * indent
+    out = []
+    for name, info in type(obj).model_fields.items():
+        value = getattr(obj, name)
+        if comments and info.description:
+            out.extend(f"{pad}# {line}" for line in info.description.splitlines())
+        if isinstance(value, BaseModel):
+            out.append(f"{pad}{name}:")
+            out.extend(_yaml_lines(value, indent + 1, comments))
+        else:
+            plain = _plain(value)
+            flow = isinstance(plain, list) and all(not isinstance(v, (list, dict)) for v in plain)
+            dumped = yaml.safe_dump({name: plain}, allow_unicode=True, sort_keys=False, width=100,
+                                    default_flow_style=True if flow else False).rstrip("\n")
+            if flow:
+                dumped = dumped.strip("{}")
+            out.extend(pad + line for line in dumped.splitlines())
+    return out
+
+
+def _plain(value):
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# The model block, shared by every command that loads a model
+# ---------------------------------------------------------------------------------------------
+
+DTYPE_ALIASES = {
+    "auto": "auto", "fp32": "fp32", "float32": "fp32", "float": "fp32", "torch.float32": "fp32",
+    "bf16": "bf16", "bfloat16": "bf16", "torch.bfloat16": "bf16",
+    "fp16": "fp16", "float16": "fp16", "half": "fp16", "torch.float16": "fp16",
+}
+
+
+class ModelConfig(Section):
+    path: str = Field("smollm2", description=(
+        "An embedded model name (see `tunesmith models list`), a local HF folder, a .gguf file, or a hub id\n"
+        "such as meta-llama/Llama-2-7b-hf (needs a reachable hub or a filled HF cache)."))
+    gguf_file: str | None = Field(None, description="GGUF file name inside `path` when `path` is a folder or hub id.")
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Weights dtype: auto (bf16 on a GPU that has it, else fp32), fp32, bf16 or fp16.")
+    load_in_8bit: bool = Field(False, description="Quantize the frozen weights to 8-bit with bitsandbytes.")
+    load_in_4bit: bool = Field(False, description="Quantize the frozen weights to 4-bit NF4 with bitsandbytes (QLoRA).")
+    device_map: str | None = Field(None, description="`auto` spreads the model over the GPUs (as in from_pretrained); "
+                                                     "null keeps it on one device.")
+    use_fast_tokenizer: bool = Field(True, description="false loads the slow SentencePiece tokenizer (use_fast=False).")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2", "flex_attention"] = Field(
+        "sdpa", description="Attention kernel passed to transformers.")
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a hub id.")
+    trust_remote_code: bool = Field(False, description="Allow model code from the hub. Off: Llama needs none.")
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _dtype_alias(cls, v):
+        if isinstance(v, str) and v.lower() in DTYPE_ALIASES:
+            return DTYPE_ALIASES[v.lower()]
+        return v

@@ -1,0 +1,133 @@
+"""The one record every format reads into and writes out of.
+
+An `Example` is a conversation: an optional system prompt and alternating user/assistant turns.
+Alpaca's `input` (the context that goes with an instruction) stays its own field on the user turn,
+so that an Alpaca record converts to an Example and back without loss, and so that data steps can
+apply to "the instruction", "the input" or "the output" as a practitioner thinks of them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal
+
+Role = Literal["user", "assistant"]
+ROLES: tuple[str, ...] = ("user", "assistant")
+
+# The names data steps use to choose which text they touch.
+FieldName = Literal["system", "instruction", "input", "output", "all"]
+FIELD_NAMES: tuple[str, ...] = ("system", "instruction", "input", "output", "all")
+
+
+@dataclass
+class Turn:
+    role: Role
+    content: str
+    input: str | None = None  # Alpaca's `input`: context attached to a user turn
+
+    @property
+    def text(self) -> str:
+        """What a chat template shows for this turn: the content, then the input if any."""
+        return f"{self.content}\n{self.input}" if self.input else self.content
+
+
+@dataclass
+class Example:
+    turns: list[Turn]
+    system: str | None = None
+    # Where the record came from (`source`, `line`, `id`) and any extra fields it carried
+    # (`upvotes`, `score`, ...), which metadata filters and writers keep.
+    meta: dict = field(default_factory=dict)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Why this record cannot be trained on; empty when it is fine."""
+        if not self.turns:
+            return ["empty conversation: no turns"]
+        found = []
+        for i, turn in enumerate(self.turns):
+            want = ROLES[i % 2]
+            if turn.role != want:
+                roles = ",".join(t.role for t in self.turns)
+                found.append(f"turn {i + 1} is '{turn.role}' but '{want}' was expected (roles: {roles}); "
+                             "turns must alternate user, assistant, starting with user")
+                break
+            if not isinstance(turn.content, str):
+                found.append(f"turn {i + 1} content is {type(turn.content).__name__}, not text")
+        if self.turns[-1].role != "assistant":
+            found.append("the last turn is not an assistant answer: nothing to learn")
+        return found
+
+    # -- field access for data steps -----------------------------------------------------------
+    @property
+    def instruction(self) -> str:
+        users = [t for t in self.turns if t.role == "user"]
+        return users[-1].content if users else ""
+
+    @property
+    def input(self) -> str:
+        users = [t for t in self.turns if t.role == "user"]
+        return (users[-1].input or "") if users else ""
+
+    @property
+    def output(self) -> str:
+        answers = [t for t in self.turns if t.role == "assistant"]
+        return answers[-1].content if answers else ""
+
+    def texts(self, fields: tuple[str, ...] | list[str] = ("all",)) -> Iterator[str]:
+        """The texts named by `fields`, for steps that only read."""
+        for _, get, _ in self._slots(fields):
+            value = get()
+            if value:
+                yield value
+
+    def map_text(self, fn: Callable[[str], str], fields: tuple[str, ...] | list[str] = ("all",)) -> "Example":
+        """Apply `fn` to each chosen text in place; returns self for chaining."""
+        for _, get, put in self._slots(fields):
+            value = get()
+            if value:
+                put(fn(value))
+        return self
+
+    def copy(self) -> "Example":
+        return copy.deepcopy(self)
+
+    def _slots(self, fields):
+        """(name, getter, setter) for every text slot named by `fields`, each slot once."""
+        wanted = set(fields)
+        unknown = wanted - set(FIELD_NAMES)
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}; choose from {list(FIELD_NAMES)}")
+        every = "all" in wanted
+        last_user = max((i for i, t in enumerate(self.turns) if t.role == "user"), default=None)
+        last_answer = max((i for i, t in enumerate(self.turns) if t.role == "assistant"), default=None)
+        if (every or "system" in wanted) and self.system is not None:
+            yield "system", lambda: self.system, lambda v: setattr(self, "system", v)
+        for i, turn in enumerate(self.turns):
+            if every or ("instruction" in wanted and i == last_user) or ("output" in wanted and i == last_answer):
+                yield f"turn{i}", (lambda t=turn: t.content), (lambda v, t=turn: setattr(t, "content", v))
+            if turn.input is not None and (every or ("input" in wanted and i == last_user)):
+                yield f"input{i}", (lambda t=turn: t.input), (lambda v, t=turn: setattr(t, "input", v))
+
+    # -- plain data round trip (rejected.jsonl, shards, worker processes) ------------------------
+    def to_dict(self) -> dict:
+        turns = [{"role": t.role, "content": t.content, **({"input": t.input} if t.input is not None else {})}
+                 for t in self.turns]
+        out: dict = {"turns": turns}
+        if self.system is not None:
+            out["system"] = self.system
+        if self.meta:
+            out["meta"] = self.meta
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Example":
+        turns = [Turn(t["role"], t["content"], t.get("input")) for t in d["turns"]]
+        return cls(turns=turns, system=d.get("system"), meta=dict(d.get("meta") or {}))
+
+    @classmethod
+    def single(cls, instruction: str, output: str, input: str | None = None, system: str | None = None,
+               **meta) -> "Example":
+        """A one-question, one-answer record (the Alpaca shape)."""
+        return cls([Turn("user", instruction, input or None), Turn("assistant", output)], system, dict(meta))

@@ -1,0 +1,87 @@
+"""What every data step is: a small named object that keeps or drops one record, and counts why.
+
+A step is called on one `Example` and returns the (possibly changed) example, or a `Drop` that says
+why it goes. Steps that must see the whole data set at once (de-duplication) are `SetStep`s: they
+take the list of survivors and return, for each record, keep or a `Drop` naming its kept twin.
+
+Stats are plain counters so that worker processes can return them and the runner can add them up.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from tunesmith.data.example import Example
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A record leaves the data set: `reason` is a short stable key, `detail` says the specifics."""
+    reason: str
+    detail: str = ""
+    twin: str | None = None  # for de-duplication: the id of the record that was kept instead
+
+
+@dataclass
+class StepStats:
+    seen: int = 0
+    kept: int = 0
+    changed: int = 0                                   # records a step modified (cleaning, masking)
+    dropped: Counter = field(default_factory=Counter)  # reason -> count
+    counts: Counter = field(default_factory=Counter)   # step-specific tallies: PII types found, ...
+
+    def add(self, other: "StepStats") -> None:
+        self.seen += other.seen
+        self.kept += other.kept
+        self.changed += other.changed
+        self.dropped.update(other.dropped)
+        self.counts.update(other.counts)
+
+    def to_dict(self) -> dict:
+        return {"seen": self.seen, "kept": self.kept, "changed": self.changed,
+                "dropped": dict(self.dropped), "counts": dict(self.counts)}
+
+
+class Step:
+    """One record in, one record or a Drop out. Subclasses implement `apply`."""
+
+    name: ClassVar[str] = "step"
+
+    def __init__(self) -> None:
+        self.stats = StepStats()
+
+    def apply(self, example: Example) -> Example | Drop:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, example: Example) -> Example | Drop:
+        self.stats.seen += 1
+        result = self.apply(example)
+        if isinstance(result, Drop):
+            self.stats.dropped[result.reason] += 1
+        else:
+            self.stats.kept += 1
+        return result
+
+
+class SetStep:
+    """A step that decides over the whole set (dedup). Returns one entry per input record."""
+
+    name: ClassVar[str] = "set-step"
+
+    def __init__(self) -> None:
+        self.stats = StepStats()
+
+    def decide(self, examples: list[Example]) -> list[Drop | None]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, examples: list[Example]) -> list[Drop | None]:
+        decisions = self.decide(examples)
+        self.stats.seen += len(examples)
+        for d in decisions:
+            if d is None:
+                self.stats.kept += 1
+            else:
+                self.stats.dropped[d.reason] += 1
+        return decisions

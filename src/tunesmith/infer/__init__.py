@@ -1,0 +1,1 @@
+"""Generation, interactive chat and the OpenAI-compatible server."""

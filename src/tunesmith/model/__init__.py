@@ -1,0 +1,1 @@
+"""Loading models and tokenizers, the embedded model catalog, and the fine-tuning method registry."""
