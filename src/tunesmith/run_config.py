@@ -1,0 +1,88 @@
+"""The schema of one fine-tuning run: `tunesmith train run.yaml` reads it, and the run folder keeps
+the resolved copy as `config.yaml`, so that chat, eval, serve, merge and export use exactly the model,
+template and method the run was trained with.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tunesmith.config import ModelConfig, Section
+
+TemplateName = Literal["auto", "alpaca", "llama2", "llama2-zh", "chatml"]
+
+
+class DataConfig(Section):
+    train: list[str] = Field(default_factory=list, description=(
+        "Training files (json, jsonl, csv, parquet; alpaca, sharegpt, messages or Human/Assistant text)."))
+    format: str = Field("auto", description="Record format: auto (detected per file), alpaca, sharegpt, messages, "
+                                            "conversation, csv.")
+    val: list[str] = Field(default_factory=list, description="Validation files; empty = split off `val_split`.")
+    val_split: float = Field(0.0, ge=0.0, lt=1.0, description="Share of the training records held out for validation "
+                                                              "when `val` is empty (0 = no validation).")
+    skip_bad: bool = Field(True, description="Skip records that cannot be read (each is reported with file:line); "
+                                             "false stops at the first one.")
+
+
+class TemplateConfig(Section):
+    name: TemplateName = Field("auto", description=(
+        "Chat template: auto (the tokenizer's own), alpaca, llama2 ([INST] <<SYS>>), llama2-zh\n"
+        "(<s>Human: ...\\n</s><s>Assistant: ...\\n</s>) or chatml. Chat models: use the template they were tuned with."))
+    system: str | None = Field(None, description="System prompt for records that have none (null = none).")
+    max_seq_len: int = Field(1024, gt=8, description="Longest rendered sample in tokens.")
+    train_on: Literal["all", "last"] = Field("all", description="Train on every assistant turn, or only the last one.")
+    truncation: Literal["drop", "cut_oldest"] = Field(
+        "cut_oldest", description="Too-long samples: drop them, or cut the oldest turns (the end token is never cut).")
+
+
+class MethodConfig(Section):
+    name: Literal["full", "freeze", "lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"] = Field(
+        "lora", description="Fine-tuning method: full, freeze, lora, qlora, dora, prefix, prompt, ptuning, ia3, adalora.")
+    r: int = Field(8, gt=0, description="LoRA/DoRA/QLoRA/AdaLoRA rank (AdaLoRA: the initial rank).")
+    alpha: float = Field(16, description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | str = Field("all-linear", description=(
+        "Modules that get adapters: all-linear, or names such as [q_proj, v_proj]."))
+    rslora: bool = Field(False, description="Rank-stabilised LoRA scaling.")
+    num_virtual_tokens: int = Field(20, gt=0, description="Prefix, prompt and p-tuning: virtual tokens.")
+    prompt_init_text: str | None = Field(None, description="Prompt tuning: initialise from this text (null = random).")
+    encoder_hidden_size: int = Field(128, gt=0, description="P-tuning: hidden size of the prompt encoder MLP.")
+    trainable_layers: list[int] = Field(default_factory=lambda: [-2, -1], description=(
+        "Freeze: the decoder layers to train (negative counts from the end)."))
+    trainable_modules: list[str] = Field(default_factory=list, description=(
+        "Freeze: extra parameter name fragments to train (e.g. lm_head, norm)."))
+    target_r: int = Field(4, gt=0, description="AdaLoRA: average rank after pruning.")
+
+
+class TrainConfig(Section):
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data (fractions allowed).")
+    max_steps: int | None = Field(None, description="Stop after this many optimizer steps (overrides epochs).")
+    micro_batch_size: int = Field(4, gt=0, description="Samples per forward pass.")
+    grad_accum: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    lr: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of the steps spent warming up linearly.")
+    scheduler: Literal["cosine", "linear", "constant"] = Field("cosine", description="Decay after warmup.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping (0 = off).")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Autocast precision: auto (bf16 on a GPU that has it, else fp32).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    packing: bool = Field(False, description="Pack several samples per row; attention never crosses samples.")
+    group_by_length: bool = Field(True, description="Batch samples of similar length to waste less padding.")
+    neftune_alpha: float | None = Field(None, description="NEFTune noise on embeddings (e.g. 5); null = off.")
+    eval_every: int = Field(0, ge=0, description="Evaluate on the validation split every N steps (0 = at the end only).")
+    save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0 = only at the end).")
+    keep_checkpoints: int = Field(2, gt=0, description="Checkpoints to keep.")
+    log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
+
+
+class RunConfig(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The base model.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Training and validation data.")
+    template: TemplateConfig = Field(default_factory=TemplateConfig, description="How records become tokens.")
+    method: MethodConfig = Field(default_factory=MethodConfig, description="What is trained.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="The optimisation.")
+    output_dir: str = Field("runs/run", description="The run folder (config, checkpoints, adapter or model, metrics).")
+    seed: int = Field(42, description="Seed for data order, initialisation and dropout.")
