@@ -19,6 +19,7 @@ from tunesmith.errors import TunesmithError
 COMMANDS = (
     "models",
     "chat",
+    "data",
 )
 
 DESCRIPTION = """\
