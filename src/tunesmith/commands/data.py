@@ -11,6 +11,7 @@ import importlib
 
 # Modules tunesmith.commands.data_<name>, each adding one `tunesmith data <name>` action.
 DATA_COMMANDS: tuple[str, ...] = (
+    "convert",
 )
 
 EPILOG = """\
