@@ -1,0 +1,1 @@
+"""Speed and memory kernels for the training path, each tested against the plain PyTorch path on CPU."""
