@@ -5,6 +5,10 @@ why it goes. Steps that must see the whole data set at once (de-duplication) are
 take the list of survivors and return, for each record, keep or a `Drop` naming its kept twin.
 
 Stats are plain counters so that worker processes can return them and the runner can add them up.
+
+Every step class names its options as a pydantic `StepOptions` subclass (`Options`); the pipeline
+config validates each `{step: name, ...}` item against it, so a mistyped key is refused with a
+"did you mean" before any record is read.
 """
 
 from __future__ import annotations
@@ -13,7 +17,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from tunesmith.data.example import Example
+from pydantic import Field
+
+from tunesmith.config import Section
+from tunesmith.data.example import Example, FieldName
+
+
+class StepOptions(Section):
+    """Keys every step takes. A step class subclasses this with its own keys, each with a description."""
+    step: str = Field(description="The step type (see `tunesmith data prepare --list-steps`).")
+    fields: list[FieldName] = Field(default_factory=lambda: ["all"], description=(
+        "Texts the step reads or changes: system, instruction, input, output, or all (every turn)."))
 
 
 @dataclass(frozen=True)
@@ -45,32 +59,47 @@ class StepStats:
 
 
 class Step:
-    """One record in, one record or a Drop out. Subclasses implement `apply`."""
+    """One record in, one record or a Drop out. Subclasses implement `apply`.
+
+    A step may also override `apply_batch` when it is faster over many records at once (a model
+    forward pass); the runner calls it per shard and falls back to `apply` per record if it raises,
+    so that one bad record is rejected alone.
+    """
 
     name: ClassVar[str] = "step"
+    Options: ClassVar[type[StepOptions]] = StepOptions
 
-    def __init__(self) -> None:
+    def __init__(self, options: StepOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options(step=self.name)
         self.stats = StepStats()
 
-    def apply(self, example: Example) -> Example | Drop:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def apply_batch(self, examples: list[Example]) -> list[Example | Drop]:
+        return [self.apply(e) for e in examples]
 
-    def __call__(self, example: Example) -> Example | Drop:
+    def count(self, result: Example | Drop) -> Example | Drop:
+        """Add one result of `apply`/`apply_batch` to the stats (the runner calls this)."""
         self.stats.seen += 1
-        result = self.apply(example)
         if isinstance(result, Drop):
             self.stats.dropped[result.reason] += 1
         else:
             self.stats.kept += 1
         return result
 
+    def apply(self, example: Example) -> Example | Drop:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, example: Example) -> Example | Drop:
+        return self.count(self.apply(example))
+
 
 class SetStep:
     """A step that decides over the whole set (dedup). Returns one entry per input record."""
 
     name: ClassVar[str] = "set-step"
+    Options: ClassVar[type[StepOptions]] = StepOptions
 
-    def __init__(self) -> None:
+    def __init__(self, options: StepOptions | None = None) -> None:
+        self.options = options if options is not None else self.Options(step=self.name)
         self.stats = StepStats()
 
     def decide(self, examples: list[Example]) -> list[Drop | None]:  # pragma: no cover - abstract

@@ -1,0 +1,358 @@
+"""`prepare(config)`: read the inputs, run the steps, write kept records, rejects and a report.
+
+The steps split into stages: a run of record steps streams shard by shard (over worker processes,
+results taken back in input order so the output is the same for any number of workers); a whole-set
+step (dedup) waits for every shard of the stage before it and sees all survivors at once.
+
+Every finished shard is saved under the work folder (kept records, rejects, stats) with its done
+marker written last, so an interrupted run started again with the same config and inputs skips the
+finished shards and ends with the same output. A fingerprint of the config and the inputs' sizes and
+modification times guards against resuming someone else's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from tunesmith.data.example import Example
+from tunesmith.data.pipeline_config import PrepareConfig, load_config
+from tunesmith.data.pipeline_stage import BatchResult, rejected_row, run_records, stage_for, step_labels
+from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
+from tunesmith.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    kind: str                      # "records" or "set"
+    options: list[StepOptions]     # one item for a set stage
+    labels: list[str]
+
+
+@dataclass
+class PrepareResult:
+    read: int = 0                  # records read (bad ones included)
+    kept: int = 0
+    rejected: int = 0
+    output: Path | None = None
+    rejected_path: Path | None = None
+    report_json: Path | None = None
+    report_html: Path | None = None
+    seconds: float = 0.0
+    resumed_shards: int = 0
+    steps: dict[str, dict] = field(default_factory=dict)   # label -> StepStats.to_dict()
+    drops: dict[str, int] = field(default_factory=dict)    # "step/reason" -> count
+
+
+def plan(options: list[StepOptions]) -> list[Stage]:
+    """Group steps into stages: consecutive record steps together, each whole-set step alone."""
+    labels = step_labels(options)
+    stages: list[Stage] = []
+    for opt, label in zip(options, labels):
+        if issubclass(STEPS[opt.step], SetStep):
+            stages.append(Stage("set", [opt], [label]))
+        elif stages and stages[-1].kind == "records":
+            stages[-1].options.append(opt)
+            stages[-1].labels.append(label)
+        else:
+            stages.append(Stage("records", [opt], [label]))
+    if not stages or stages[0].kind != "records":
+        stages.insert(0, Stage("records", [], []))  # stage 0 always reads (and rejects unreadable records)
+    return stages
+
+
+def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (), progress: bool = True
+            ) -> PrepareResult:
+    """Run the pipeline described by `config` (a PrepareConfig or a YAML path, plus dotted overrides)."""
+    from tunesmith.data import report
+
+    cfg = config if isinstance(config, PrepareConfig) else load_config(config, overrides)
+    if isinstance(config, PrepareConfig) and overrides:
+        from tunesmith.config import apply_overrides, validate
+
+        cfg = validate(PrepareConfig, apply_overrides(cfg.model_dump(mode="json"), overrides), "overrides")
+    _check_inputs(cfg)
+    started = time.time()
+    stages = plan(list(cfg.steps))
+    for stage in stages:  # build here so a bad option (a missing model) fails before any work;
+        if stage.kind == "records" and stage.options:  # cached: a 1-worker run (or forked workers) reuse it
+            _try_build(lambda: stage_for(stage.options), stage.options)
+    work = _open_work_dir(cfg)
+    result = PrepareResult()
+    builder = report.ReportBuilder(cfg, [label for s in stages for label in s.labels])
+    shard_counts: list[int] = []
+    for index, stage in enumerate(stages):
+        folder = work / f"stage{index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        if index == 0:
+            source = _chunks(_read_inputs(cfg), cfg.shard_size)
+        else:
+            source = (_load_kept(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
+        if stage.kind == "records":
+            n, resumed = _run_record_stage(cfg, stage, source, folder, progress, f"stage {index + 1}/{len(stages)}")
+        else:
+            n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder)
+        shard_counts.append(n)
+        result.resumed_shards += resumed
+    # Gather: stats, rejects, and the kept records of the last stage into the output file.
+    for index, stage in enumerate(stages):
+        for i in range(shard_counts[index]):
+            builder.add_shard(json.loads((work / f"stage{index}" / f"{i:06d}.stats.json").read_text()),
+                              first_stage=index == 0)
+    out_dir = cfg.report_folder()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last = work / f"stage{len(stages) - 1}"
+    write_rejects: list[dict] = []
+    result.output = Path(cfg.output.path)
+    Path(cfg.output.path).parent.mkdir(parents=True, exist_ok=True)
+    result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in _load_kept(last, i)),
+                                write_rejects, builder)
+    result.rejected_path = out_dir / "rejected.jsonl"
+    rejected_files = [work / f"stage{s}" / f"{i:06d}.rejected.jsonl"
+                      for s in range(len(stages)) for i in range(shard_counts[s])]
+    result.rejected = _write_rejected(result.rejected_path, rejected_files, write_rejects, builder)
+    result.seconds = time.time() - started
+    summary = builder.finish(result)
+    result.read = summary["counts"]["read"]
+    result.steps = summary["steps"]
+    result.drops = {f"{d['step']}/{d['reason']}": d["count"] for d in summary["drops"]}
+    result.report_json = out_dir / "report.json"
+    result.report_html = out_dir / "report.html"
+    _atomic_write(result.report_json, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
+    from tunesmith.data.report_html import render
+
+    _atomic_write(result.report_html, render(summary))
+    if not cfg.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages
+# ---------------------------------------------------------------------------------------------
+
+def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable[list], folder: Path, progress: bool,
+                      what: str) -> tuple[int, int]:
+    """Run record steps shard by shard; returns (shards, shards reused from an earlier run)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=f"prepare {what}", unit="rec", disable=not progress or not sys.stderr.isatty(),
+               dynamic_ncols=True)
+    n = resumed = 0
+    pool = _pool(cfg.workers, stage.options) if cfg.workers > 1 and stage.options else None
+    pending: list = []  # (shard index, future or BatchResult), in input order
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            i, job, size = pending.pop(0)
+            batch = job.result() if pool is not None else job
+            _save_shard(folder, i, batch)
+            bar.update(size)
+
+    try:
+        for shard, items in enumerate(source):
+            n += 1
+            if (folder / f"{shard:06d}.stats.json").is_file():
+                resumed += 1
+                bar.update(len(items))
+                continue
+            if pool is not None:
+                pending.append((shard, pool.submit(run_records, stage.options, items), len(items)))
+                drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
+            else:
+                pending.append((shard, run_records(stage.options, items), len(items)))
+                drain(0)
+        drain(0)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return n, resumed
+
+
+def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path) -> tuple[int, int]:
+    """A whole-set step: every survivor at once; decisions written back per shard of the stage before."""
+    if all((folder / f"{i:06d}.stats.json").is_file() for i in range(shards)):
+        return shards, shards
+    label, step = stage.labels[0], build(stage.options[0])
+    per_shard = [_load_kept(previous, i) for i in range(shards)]
+    everything = [e for part in per_shard for e in part]
+    decisions = step(everything) if everything else []
+    if len(decisions) != len(everything):
+        raise DataError(f"step '{label}' returned {len(decisions)} decisions for {len(everything)} records")
+    at = 0
+    for i, part in enumerate(per_shard):
+        kept, rejected, stats = [], [], StepStats()
+        for example in part:
+            decision = decisions[at]
+            at += 1
+            stats.seen += 1
+            if isinstance(decision, Drop):
+                stats.dropped[decision.reason] += 1
+                rejected.append(rejected_row(label, decision, example.to_dict()))
+            else:
+                stats.kept += 1
+                kept.append(example)
+        if i == 0:  # set-wide tallies (clusters, ...) are reported once
+            stats.counts.update(step.stats.counts)
+        _save_shard(folder, i, BatchResult(kept, rejected, {label: stats}))
+    return shards, 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Input, shards, output
+# ---------------------------------------------------------------------------------------------
+
+def _check_inputs(cfg: PrepareConfig) -> None:
+    if not cfg.inputs:
+        raise ConfigError("no inputs: 'inputs' is empty", "list the data files: inputs: [raw.jsonl]")
+    for path in cfg.inputs:
+        if not Path(path).is_file():
+            raise DataError(f"input file not found: {path}", "check 'inputs' in the pipeline config")
+
+
+def _try_build(make, options: list[StepOptions]) -> None:
+    from tunesmith.errors import TunesmithError
+
+    try:
+        make()
+    except TunesmithError:
+        raise
+    except (OSError, ValueError, ImportError) as e:
+        names = ", ".join(o.step for o in options)
+        raise ConfigError(f"the steps ({names}) cannot start: {type(e).__name__}: {e}",
+                          "check the steps' options (model paths, lexicon files)") from None
+
+
+def _read_inputs(cfg: PrepareConfig) -> Iterator:
+    from tunesmith.data import formats
+
+    seq = 0
+    for path in cfg.inputs:
+        for item in formats.read(path, format=cfg.format, strict=cfg.strict):
+            seq += 1
+            if isinstance(item, Example) and not item.meta.get("id"):
+                item.meta["id"] = f"#{seq}"
+            yield item
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _pool(workers: int, options: list[StepOptions]) -> ProcessPoolExecutor:
+    import multiprocessing as mp
+
+    # fork is quick, but not safe once torch has started its threads in this process.
+    method = "spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+
+
+def _save_shard(folder: Path, index: int, batch: BatchResult) -> None:
+    """Kept records, rejects, then the stats file: its presence marks the shard finished."""
+    base = folder / f"{index:06d}"
+    _atomic_write(Path(f"{base}.kept.jsonl"),
+                  "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in batch.kept))
+    _atomic_write(Path(f"{base}.rejected.jsonl"),
+                  "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected))
+    _atomic_write(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False))
+
+
+def _load_kept(folder: Path, index: int) -> list[Example]:
+    with open(folder / f"{index:06d}.kept.jsonl", encoding="utf-8") as f:
+        return [Example.from_dict(json.loads(line)) for line in f]
+
+
+def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list[dict], builder) -> int:
+    """Write the kept records; a record the output format cannot hold becomes a `write` reject."""
+    from tunesmith.data import formats
+
+    def writable():
+        for example in examples:
+            why = formats.unwritable(example, cfg.output.format)
+            if why:
+                rejects.append(rejected_row("write", Drop("unwritable", f"{cfg.output.format}: {why}"),
+                                            example.to_dict()))
+                continue
+            builder.add_kept(example)
+            yield example
+
+    return formats.write(writable(), cfg.output.path, to=cfg.output.format)
+
+
+def _write_rejected(path: Path, files: list[Path], extra: list[dict], builder) -> int:
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as out:
+        for f in files:
+            with open(f, encoding="utf-8") as src:
+                for line in src:
+                    builder.add_rejected(json.loads(line))
+                    out.write(line)
+                    n += 1
+        for row in extra:
+            builder.add_rejected(row)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume
+# ---------------------------------------------------------------------------------------------
+
+def fingerprint(cfg: PrepareConfig) -> str:
+    """What the work folder's shards depend on: steps, reading, sharding, and the inputs' identity."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
+                         "strict": cfg.strict, "shard_size": cfg.shard_size}, sort_keys=True).encode())
+    for path in cfg.inputs:
+        st = Path(path).stat()
+        h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def _open_work_dir(cfg: PrepareConfig) -> Path:
+    work = cfg.work_folder()
+    mark = work / "fingerprint"
+    want = fingerprint(cfg)
+    if work.exists():
+        same = mark.is_file() and mark.read_text().strip() == want
+        if not (cfg.resume and same):
+            if same or mark.is_file() or not any(work.iterdir()):
+                log.info("starting afresh in %s", work)
+                shutil.rmtree(work)
+            else:
+                raise DataError(f"work_dir {work} exists but was not made by `data prepare`",
+                                "choose another work_dir, or delete the folder")
+        else:
+            log.info("resuming from %s", work)
+    work.mkdir(parents=True, exist_ok=True)
+    _atomic_write(mark, want + "\n")
+    return work
+
+
+def count_drops(rows: Iterable[dict]) -> Counter:
+    return Counter(f"{r['step']}/{r['reason']}" for r in rows)

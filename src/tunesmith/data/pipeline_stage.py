@@ -1,0 +1,158 @@
+"""One run of consecutive record steps over a batch of records: the unit every engine executes.
+
+`run_records(options, items)` is a plain function of picklable inputs and outputs, so the local
+runner calls it in worker processes and a Ray engine can call it on a batch (`map_batches`). Steps are
+built once per process and cached by their options; stats are reset per batch so each batch's counts
+can be saved with its shard and summed later.
+
+A record that makes a step raise is rejected with the exception text as its reason detail; the other
+records of the batch go on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tunesmith.data.example import Example
+from tunesmith.data.steps.base import Drop, Step, StepOptions, StepStats
+
+# Length histogram bins (characters per record, every text together): powers of two up to 64k.
+LENGTH_BINS = [0] + [2 ** i for i in range(3, 17)]
+
+
+def length_bin(n: int) -> int:
+    """Index of the bin holding `n` characters (the last bin is open-ended)."""
+    if n < 8:
+        return 0
+    return min(int(math.log2(n)) - 2, len(LENGTH_BINS) - 1)
+
+
+def record_chars(example: Example) -> int:
+    return sum(len(t) for t in example.texts(("all",)))
+
+
+def rejected_row(step: str, drop: Drop, record: dict) -> dict:
+    """One line of rejected.jsonl."""
+    row = {"step": step, "reason": drop.reason, "detail": drop.detail}
+    if drop.twin is not None:
+        row["twin"] = drop.twin
+    row["record"] = record
+    return row
+
+
+def step_labels(options: list[StepOptions]) -> list[str]:
+    """Names for the report: the step name, with #2, #3 ... when a step type appears again."""
+    seen: Counter = Counter()
+    labels = []
+    for o in options:
+        seen[o.step] += 1
+        labels.append(o.step if seen[o.step] == 1 else f"{o.step}#{seen[o.step]}")
+    return labels
+
+
+@dataclass
+class BatchResult:
+    kept: list[Example]
+    rejected: list[dict]
+    stats: dict[str, StepStats]
+    lengths_in: Counter = field(default_factory=Counter)   # length bin -> records entering the batch
+
+    def to_json(self) -> dict:
+        return {"stats": {k: v.to_dict() for k, v in self.stats.items()},
+                "lengths_in": {str(k): v for k, v in self.lengths_in.items()},
+                "kept": len(self.kept), "rejected": len(self.rejected)}
+
+
+def stats_from_json(d: dict) -> StepStats:
+    return StepStats(seen=d["seen"], kept=d["kept"], changed=d["changed"],
+                     dropped=Counter(d["dropped"]), counts=Counter(d["counts"]))
+
+
+class RecordStage:
+    """Consecutive record steps, built from their options, applied batch by batch."""
+
+    def __init__(self, options: list[StepOptions], labels: list[str] | None = None) -> None:
+        from tunesmith.data.steps import build
+
+        self.labels = labels or step_labels(options)
+        self.steps: list[Step] = [build(o) for o in options]
+
+    def run(self, examples: list[Example]) -> BatchResult:
+        rejected: list[dict] = []
+        stats: dict[str, StepStats] = {}
+        alive = examples
+        for label, step in zip(self.labels, self.steps):
+            step.stats = StepStats()
+            results = self._apply(step, alive)
+            survivors = []
+            for example, result in zip(alive, results):
+                step.count(result)
+                if isinstance(result, Drop):
+                    rejected.append(rejected_row(label, result, example.to_dict()))
+                else:
+                    survivors.append(result)
+            stats[label] = step.stats
+            alive = survivors
+        return BatchResult(alive, rejected, stats)
+
+    @staticmethod
+    def _apply(step: Step, examples: list[Example]) -> list[Example | Drop]:
+        if type(step).apply_batch is not Step.apply_batch and examples:
+            try:
+                results = step.apply_batch(examples)
+                if len(results) == len(examples):
+                    return results
+            except Exception:  # find the record that breaks it: one batch of one per record, below
+                return [_guarded(step, e, batch=True) for e in examples]
+        return [_guarded(step, e) for e in examples]
+
+
+def _guarded(step: Step, example: Example, batch: bool = False) -> Example | Drop:
+    try:
+        result = step.apply_batch([example])[0] if batch else step.apply(example)
+    except Exception as e:  # a record must never kill the run: reject it with the reason
+        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+        return Drop("error", f"{type(e).__name__}: {text}" if text else type(e).__name__)
+    if not isinstance(result, (Example, Drop)):
+        return Drop("error", f"step returned {type(result).__name__}, not an Example or Drop")
+    return result
+
+
+# Steps are expensive to build (automata, language model, tokenizer): one set per process.
+_CACHE: dict[str, RecordStage] = {}
+
+
+def stage_for(options: list[StepOptions]) -> RecordStage:
+    key = json.dumps([o.model_dump(mode="json") for o in options], sort_keys=True)
+    stage = _CACHE.get(key)
+    if stage is None:
+        _CACHE.clear()
+        stage = _CACHE[key] = RecordStage(options)
+    return stage
+
+
+def run_records(options: list[StepOptions], items: list) -> BatchResult:
+    """Apply the record steps `options` to `items` (Examples, or BadRecords from the reader).
+
+    BadRecords become `read` rejects in place, so a shard's rejects keep the input order.
+    """
+    from tunesmith.data.formats import BadRecord
+
+    lengths: Counter = Counter()
+    examples: list[Example] = []
+    read_rejects: list[dict] = []
+    for item in items:
+        if isinstance(item, BadRecord):
+            read_rejects.append({"step": "read", "reason": "unreadable", "detail": item.reason,
+                                 "record": {"raw": item.to_dict()["raw"], "meta": {"source": item.source,
+                                                                                  "line": item.line}}})
+            continue
+        lengths[length_bin(record_chars(item))] += 1
+        examples.append(item)
+    result = stage_for(options).run(examples) if options else BatchResult(examples, [], {})
+    result.rejected = read_rejects + result.rejected
+    result.lengths_in = lengths
+    return result

@@ -1,0 +1,286 @@
+"""Record filters that need no model: `length`, `quality`, `machine_text` and `meta`.
+
+Web-page quality rules (Gopher, C4, FineWeb) drop most good instruction records, which are short and,
+in Chinese, unsegmented; these rules are about instruction data instead: an answer that is empty or
+only punctuation, an answer that repeats the question, an answer that loops, an answer that is mostly
+symbols, or one that is a canned AI refusal. Counting is by script-aware units (a Han character or
+a Latin word) so Chinese and English are judged alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections import Counter
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from tunesmith.data.example import Example, FieldName
+from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.lexicon import PhraseMatcher, read_lexicon, shipped, shipped_categories
+from tunesmith.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------
+# length
+# ---------------------------------------------------------------------------------------------
+
+
+class LengthOptions(StepOptions):
+    min_chars: int = Field(1, ge=0, description="Drop records whose chosen texts have fewer characters in total.")
+    max_chars: int | None = Field(None, ge=1, description="Drop records with more characters (null = no limit).")
+
+
+class LengthStep(Step):
+    name = "length"
+    Options = LengthOptions
+
+    def apply(self, example: Example) -> Example | Drop:
+        o = self.options
+        n = sum(len(t.strip()) for t in example.texts(o.fields))
+        if n < o.min_chars:
+            return Drop("too_short", f"{n} characters < {o.min_chars}")
+        if o.max_chars is not None and n > o.max_chars:
+            return Drop("too_long", f"{n} characters > {o.max_chars}")
+        return example
+
+
+# ---------------------------------------------------------------------------------------------
+# quality
+# ---------------------------------------------------------------------------------------------
+
+# Units: one Han/kana/Hangul character, or one run of Latin letters/digits.
+_UNITS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_\u3040-\u30ff\u3400-\u4dbf"
+                    r"\u4e00-\u9fff\uac00-\ud7af]+")
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+# Letters, digits, spaces, and the punctuation prose uses in either language are not "special".
+_PLAIN = re.compile(r"[\w\s.,;:!?'\"()\-\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f\u2018-\u201d\u2026\u00b7]")
+_NORMALISE = re.compile(r"[\W_]+")
+
+
+def repeat_ratio(text: str, n: int) -> float:
+    """Share of units that sit inside an n-gram occurring more than once (0 = no repetition)."""
+    units = _UNITS.findall(text.lower())
+    if len(units) < 2 * n:
+        return 0.0
+    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+    counts = Counter(grams)
+    if len(counts) == len(grams):
+        return 0.0
+    covered = bytearray(len(units))
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered[i:i + n] = b"\x01" * n
+    return sum(covered) / len(units)
+
+
+def special_ratio(text: str) -> float:
+    """Share of characters outside letters, digits, spaces and common punctuation (code fences excluded)."""
+    if "```" in text:
+        text = _FENCED.sub("", text)
+    if not text:
+        return 0.0
+    return 1.0 - len(_PLAIN.findall(text)) / len(text)
+
+
+class QualityOptions(StepOptions):
+    fields: list[FieldName] = Field(default_factory=lambda: ["output"], description=(
+        "Texts the repetition and special-character rules read (the empty/echo rules always read the output)."))
+    min_output_units: int = Field(1, ge=0, description=(
+        "Drop answers with fewer units (a Han character or a Latin word/number); 0 keeps empty answers."))
+    drop_echo: bool = Field(True, description="Drop answers equal to the instruction or the input (ignoring "
+                                              "case, spaces and punctuation).")
+    max_repeat_ratio: float = Field(0.6, gt=0, le=1, description=(
+        "Drop texts where more than this share of units sit in a repeated n-gram (looping answers)."))
+    repeat_ngram: int = Field(5, ge=2, description="n for the repetition rule, in units.")
+    max_special_ratio: float = Field(0.35, gt=0, le=1, description=(
+        "Drop texts with more than this share of symbols (code fences excluded)."))
+
+
+class QualityStep(Step):
+    name = "quality"
+    Options = QualityOptions
+
+    def apply(self, example: Example) -> Example | Drop:
+        o = self.options
+        output = example.output
+        if o.min_output_units and len(_UNITS.findall(output)) < o.min_output_units:
+            return Drop("empty_output" if not output.strip() else "trivial_output", repr(output[:80]))
+        if o.drop_echo and output.strip():
+            said = _NORMALISE.sub("", output).lower()
+            if said and (said == _NORMALISE.sub("", example.instruction).lower()
+                         or said == _NORMALISE.sub("", example.input).lower()):
+                return Drop("output_echoes_input", repr(output[:80]))
+        for text in example.texts(o.fields):
+            ratio = repeat_ratio(text, o.repeat_ngram)
+            if ratio > o.max_repeat_ratio:
+                return Drop("repetitive", f"{ratio:.2f} of units in repeated {o.repeat_ngram}-grams")
+            ratio = special_ratio(text)
+            if ratio > o.max_special_ratio:
+                return Drop("special_characters", f"{ratio:.2f} of characters are symbols")
+        return example
+
+
+# ---------------------------------------------------------------------------------------------
+# machine_text
+# ---------------------------------------------------------------------------------------------
+
+MACHINE_DROP = ("ai_identity", "refusal", "knowledge_cutoff")
+
+
+class MachineTextOptions(StepOptions):
+    fields: list[FieldName] = Field(default_factory=lambda: ["output"], description="Texts searched (the answers, usually).")
+    categories: list[str] = Field(default_factory=lambda: list(MACHINE_DROP), description=(
+        "Shipped phrase lists that drop a record on one hit: ai_identity (\"As an AI language model\",\n"
+        "\"作为一个人工智能语言模型\"), refusal, knowledge_cutoff."))
+    phrases: list[str] = Field(default_factory=list, description="Your own phrases that drop a record on one hit.")
+    lexicons: list[str] = Field(default_factory=list, description="Your own phrase files (one phrase per line).")
+    translationese_min: int = Field(3, ge=0, description=(
+        "Drop when this many different translationese markers appear (0 = off)."))
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v):
+        known = [c for c in shipped_categories("machine") if c != "translationese"]
+        bad = [c for c in v if c not in known]
+        if bad:
+            raise ValueError(f"unknown categories {bad}; shipped: {known}")
+        return v
+
+
+class MachineTextStep(Step):
+    name = "machine_text"
+    Options = MachineTextOptions
+
+    def __init__(self, options: MachineTextOptions | None = None) -> None:
+        super().__init__(options)
+        o = self.options
+        entries = [(p, c) for c in o.categories for p in shipped("machine", c)]
+        entries += [(p, "custom") for p in o.phrases]
+        entries += [(p, "custom") for path in o.lexicons for p in read_lexicon(path)]
+        if o.translationese_min:
+            entries += [(p, "translationese") for p in shipped("machine", "translationese")]
+        self.matcher = PhraseMatcher(entries)
+        self._fields = tuple(o.fields)
+
+    def apply(self, example: Example) -> Example | Drop:
+        markers = set()
+        for text in example.texts(self._fields):
+            for m in self.matcher.find(text):
+                if m.category == "translationese":
+                    markers.add(m.phrase)
+                    continue
+                self.stats.counts[m.category] += 1
+                return Drop(m.category, m.phrase)
+        if self.options.translationese_min and len(markers) >= self.options.translationese_min:
+            self.stats.counts["translationese"] += 1
+            return Drop("translationese", ", ".join(sorted(markers)))
+        return example
+
+
+# ---------------------------------------------------------------------------------------------
+# meta
+# ---------------------------------------------------------------------------------------------
+
+_OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+        ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+        ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.Mod: operator.mod, ast.USub: operator.neg, ast.Not: operator.not_}
+_FUNCS = {"len": len, "abs": abs, "min": min, "max": max, "lower": str.lower, "str": str, "int": int,
+          "float": float}
+
+
+class _Missing(Exception):
+    pass
+
+
+class MetaExpression:
+    """A small, safe expression over a record's metadata: `upvotes >= 3 and lang in ["zh", "en"]`.
+
+    Names are `meta` keys; literals, comparisons, and/or/not, arithmetic and a few functions (len,
+    abs, min, max, lower, str, int, float) are allowed; nothing else is evaluated.
+    """
+
+    def __init__(self, source: str) -> None:
+        try:
+            self.tree = ast.parse(source, mode="eval").body
+        except SyntaxError as e:
+            raise ValueError(f"not a valid expression: {e.msg} at column {e.offset}") from None
+        self._check(self.tree)
+        self.names = {n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name) and n.id not in _FUNCS}
+
+    def _check(self, node) -> None:
+        allowed = (ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.BinOp, ast.Compare, ast.Name, ast.Load,
+                   ast.Constant, ast.List, ast.Tuple, ast.Call, ast.Subscript) + tuple(_OPS)
+        for child in ast.walk(node):
+            if not isinstance(child, allowed):
+                raise ValueError(f"'{type(child).__name__}' is not allowed in a meta expression")
+            if isinstance(child, ast.Call) and not (isinstance(child.func, ast.Name) and child.func.id in _FUNCS):
+                raise ValueError("only len, abs, min, max, lower, str, int, float may be called")
+
+    def __call__(self, meta: dict):
+        return self._eval(self.tree, meta)
+
+    def _eval(self, node, meta):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in meta:
+                raise _Missing(node.id)
+            return meta[node.id]
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [self._eval(e, meta) for e in node.elts]
+        if isinstance(node, ast.BoolOp):
+            values = (self._eval(v, meta) for v in node.values)
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        if isinstance(node, ast.UnaryOp):
+            return _OPS[type(node.op)](self._eval(node.operand, meta))
+        if isinstance(node, ast.BinOp):
+            return _OPS[type(node.op)](self._eval(node.left, meta), self._eval(node.right, meta))
+        if isinstance(node, ast.Compare):
+            left = self._eval(node.left, meta)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = self._eval(right_node, meta)
+                if not _OPS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.Subscript):
+            return self._eval(node.value, meta)[self._eval(node.slice, meta)]
+        if isinstance(node, ast.Call):
+            return _FUNCS[node.func.id](*(self._eval(a, meta) for a in node.args))
+        raise ValueError(f"cannot evaluate {type(node).__name__}")
+
+
+class MetaOptions(StepOptions):
+    keep_if: str = Field(description="Keep records whose metadata make this expression true, e.g. `upvotes >= 3`.")
+    missing: Literal["drop", "keep"] = Field("drop", description="Records that lack a key the expression uses.")
+
+    @field_validator("keep_if")
+    @classmethod
+    def _parses(cls, v):
+        MetaExpression(v)
+        return v
+
+
+class MetaStep(Step):
+    name = "meta"
+    Options = MetaOptions
+
+    def __init__(self, options: MetaOptions | None = None) -> None:
+        if options is None:
+            raise ConfigError("the meta step needs keep_if", "e.g. {step: meta, keep_if: 'upvotes >= 3'}")
+        super().__init__(options)
+        self.expr = MetaExpression(self.options.keep_if)
+
+    def apply(self, example: Example) -> Example | Drop:
+        try:
+            ok = self.expr(example.meta)
+        except _Missing as e:
+            if self.options.missing == "keep":
+                return example
+            return Drop("meta_missing", f"no '{e.args[0]}' in the record's metadata")
+        except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as e:
+            return Drop("meta_error", f"{self.options.keep_if}: {type(e).__name__}: {e}")
+        return example if ok else Drop("meta", self.options.keep_if)
