@@ -12,6 +12,8 @@ import importlib
 # Modules tunesmith.commands.data_<name>, each adding one `tunesmith data <name>` action.
 DATA_COMMANDS: tuple[str, ...] = (
     "convert",
+    "synth",
+    "prepare",
 )
 
 EPILOG = """\

@@ -61,6 +61,8 @@ _LATIN_UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0100-\u024f]+")
 
 
 class CleanStep(Step):
+    """HTML, URLs, broken unicode, width, whitespace, case, traditional->simplified."""
+
     name = "clean"
     Options = CleanOptions
 

@@ -33,6 +33,8 @@ class LengthOptions(StepOptions):
 
 
 class LengthStep(Step):
+    """Drop records outside a character-count range."""
+
     name = "length"
     Options = LengthOptions
 
@@ -99,6 +101,8 @@ class QualityOptions(StepOptions):
 
 
 class QualityStep(Step):
+    """Drop empty, trivial, echoing, looping or symbol-heavy answers."""
+
     name = "quality"
     Options = QualityOptions
 
@@ -150,6 +154,8 @@ class MachineTextOptions(StepOptions):
 
 
 class MachineTextStep(Step):
+    """Drop AI-identity talk, canned refusals, knowledge-cutoff talk, translationese."""
+
     name = "machine_text"
     Options = MachineTextOptions
 
@@ -265,6 +271,8 @@ class MetaOptions(StepOptions):
 
 
 class MetaStep(Step):
+    """Keep records whose metadata satisfy an expression (upvotes >= 3)."""
+
     name = "meta"
     Options = MetaOptions
 

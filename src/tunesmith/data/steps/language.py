@@ -95,6 +95,8 @@ class LanguageDetector:
 
 
 class LanguageStep(Step):
+    """Keep records in the listed languages (Chinese, English, mixed: short text too)."""
+
     name = "language"
     Options = LanguageOptions
 

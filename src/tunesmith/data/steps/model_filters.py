@@ -26,6 +26,8 @@ class TokenLengthOptions(StepOptions):
 
 
 class TokenLengthStep(Step):
+    """Drop records longer than max_seq_len tokens of the target tokenizer."""
+
     name = "token_length"
     Options = TokenLengthOptions
 
@@ -75,6 +77,8 @@ class PerplexityOptions(StepOptions):
 
 
 class PerplexityStep(Step):
+    """Drop texts a small LM finds too unlikely (or too predictable)."""
+
     name = "perplexity"
     Options = PerplexityOptions
 

@@ -212,6 +212,8 @@ class PiiOptions(StepOptions):
 
 
 class PiiStep(Step):
+    """Mask (or drop on) personal information: IDs, phones, cards, emails, IPs, ..."""
+
     name = "pii"
     Options = PiiOptions
 

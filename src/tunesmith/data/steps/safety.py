@@ -65,6 +65,8 @@ def load_classifier(spec: str):
 
 
 class SafetyStep(Step):
+    """Drop or flag harmful content by lexicon (zh/en) and an optional classifier."""
+
     name = "safety"
     Options = SafetyOptions
 

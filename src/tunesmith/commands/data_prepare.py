@@ -1,0 +1,82 @@
+"""`tunesmith data prepare pipeline.yaml`: clean, filter, scrub and de-duplicate, with a report."""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+examples:
+  tunesmith data prepare examples/prepare.yaml
+  tunesmith data prepare examples/prepare.yaml workers=2 output.path=out/train.jsonl
+  tunesmith data prepare examples/prepare.yaml --print-config      # every key, resolved, with comments
+  tunesmith data prepare --list-steps                               # the steps and their options
+
+A minimal pipeline.yaml:
+  inputs: [raw.jsonl]
+  steps:
+    - {step: clean, urls: remove}
+    - {step: language, keep: [zh, en]}
+    - {step: quality}
+    - {step: pii, actions: {id_card: drop}}
+    - {step: safety, action: drop}
+  output: {path: prepared/train.jsonl, format: alpaca}
+
+It writes prepared/train.jsonl, and next to it rejected.jsonl (each dropped record with its step and
+reason), report.json and report.html. An interrupted run started again resumes from finished shards.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("prepare", help="clean, filter, scrub PII, check safety; writes a report",
+                       description="Run an ordered list of data steps over instruction records and write the kept "
+                                   "records, rejected.jsonl, report.json and report.html.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="pipeline YAML file")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. workers=2 output.format=sharegpt")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--list-steps", action="store_true", help="list the steps and their options, then exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from tunesmith.config import to_yaml
+    from tunesmith.data.pipeline import prepare
+    from tunesmith.data.pipeline_config import load_config
+    from tunesmith.errors import ConfigError
+
+    if args.list_steps:
+        print(list_steps())
+        return 0
+    if args.config is None:
+        raise ConfigError("no pipeline config given", "tunesmith data prepare pipeline.yaml (see --help)")
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(to_yaml(cfg), end="")
+        return 0
+    result = prepare(cfg, progress=not args.no_progress)
+    print(f"read {result.read:,} · kept {result.kept:,} · rejected {result.rejected:,} "
+          f"in {result.seconds:.1f} s" + (f" ({result.resumed_shards} shards resumed)" if result.resumed_shards else ""))
+    for key, n in sorted(result.drops.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:>9,}  {key}")
+    print(f"kept:     {result.output}\nrejected: {result.rejected_path}\nreport:   {result.report_html}")
+    return 0
+
+
+def list_steps() -> str:
+    from tunesmith.data.steps import STEPS, SetStep
+
+    lines = []
+    for name, cls in STEPS.items():
+        kind = "whole set" if issubclass(cls, SetStep) else "per record"
+        doc = (cls.__doc__ or "").strip().splitlines()
+        lines.append(f"{name}  ({kind})" + (f": {doc[0]}" if doc else ""))
+        for key, field in cls.Options.model_fields.items():
+            if key == "step":
+                continue
+            default = field.get_default(call_default_factory=True)
+            if hasattr(default, "model_dump"):  # a nested block (the model): show its main key only
+                default = {"path": getattr(default, "path", None)}
+            text = (field.description or "").replace("\n", " ")
+            lines.append(f"    {key} = {default!r}: {text}")
+    return "\n".join(lines)
