@@ -91,6 +91,10 @@ def load_tokenizer(cfg: ModelConfig, source: ModelSource | None = None):
         tok = AutoTokenizer.from_pretrained(source.location, use_fast=cfg.use_fast_tokenizer, **kwargs)
     except (OSError, ValueError) as e:
         raise _load_error("tokenizer", source, e) from None
+    # transformers 5 drops a leading "▁" that sentencepiece keeps (" lead"): check and repair.
+    from tunesmith.text.spm import ensure_faithful
+
+    ensure_faithful(tok)
     if tok.pad_token is None:
         # Labels never come from the pad id (the collator masks by position), so pad = eos or unk
         # cannot hide the end token from the loss: the classic "model never stops" bug cannot happen.
