@@ -51,7 +51,6 @@ def shingle_batch(texts: list[str], word_n: int = 3, char_n: int = 5) -> Shingle
     if n == 0:
         return Shingled(np.zeros(0, np.uint64), np.zeros(1, np.int64), np.zeros(0, bool))
     cps, spans = normalize_codepoints(texts)
-    size = cps.size
     tok = (cps != SPACE) & (cps != SEP_CP)
     cjk = cjk_mask(cps)
     word = tok & ~cjk
@@ -79,6 +78,34 @@ def shingle_batch(texts: list[str], word_n: int = 3, char_n: int = 5) -> Shingle
     s, e = starts[u0], ends[u1]
 
     # prefix[j] = sum_{t<j} cps[t] * B^t (mod 2^64); span hash = (prefix[e]-prefix[s]) * B^-s.
+    return Shingled(_span_hashes(cps, s, e), offsets, is_cjk)
+
+
+def _span_count(mask: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """How many True entries of `mask` fall in each [start, end) span."""
+    csum = np.zeros(mask.size + 1, np.int32)
+    np.cumsum(mask, dtype=np.int32, out=csum[1:])
+    return csum[spans[:, 1]] - csum[spans[:, 0]]
+
+
+def char_ngram_hashes(texts: list[str], n: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every n-character window of each normalised text (spaces included, so word
+    boundaries count), and offsets. A text shorter than n gives one hash of its whole text."""
+    cps, spans = normalize_codepoints(texts)
+    lengths = spans[:, 1] - spans[:, 0]
+    per = np.minimum(lengths, n)
+    count = np.where(lengths > 0, lengths - per + 1, 0)
+    offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(count, out=offsets[1:])
+    rec = np.repeat(np.arange(len(texts)), count)
+    s = spans[rec, 0] + (np.arange(int(offsets[-1])) - offsets[rec])
+    e = s + per[rec]
+    return _span_hashes(cps, s, e), offsets
+
+
+def _span_hashes(cps: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Mixed polynomial hash of each code-point span cps[s:e]."""
+    size = cps.size
     with np.errstate(over="ignore"):
         powers = np.empty(size + 1, np.uint64)
         powers[0] = 1
@@ -91,11 +118,4 @@ def shingle_batch(texts: list[str], word_n: int = 3, char_n: int = 5) -> Shingle
         prefix = np.zeros(size + 1, np.uint64)
         np.cumsum(cps.astype(np.uint64) * powers[:-1], out=prefix[1:])
         raw = (prefix[e] - prefix[s]) * inv[s]
-    return Shingled(mix64(raw ^ (e - s).astype(np.uint64)), offsets, is_cjk)
-
-
-def _span_count(mask: np.ndarray, spans: np.ndarray) -> np.ndarray:
-    """How many True entries of `mask` fall in each [start, end) span."""
-    csum = np.zeros(mask.size + 1, np.int32)
-    np.cumsum(mask, dtype=np.int32, out=csum[1:])
-    return csum[spans[:, 1]] - csum[spans[:, 0]]
+    return mix64(raw ^ (e - s).astype(np.uint64))
