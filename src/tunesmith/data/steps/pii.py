@@ -87,9 +87,9 @@ _LOCAL = r"[2-9][0-9]{6,7}"
 _PATTERNS: list[tuple[str, str, Callable[[re.Match], bool] | None]] = [
     ("id_card", _NUM_L + r"(?P<v>[1-9][0-9]{16}[0-9Xx])(?![0-9A-Za-z])", lambda m: id18_valid(m["v"])),
     ("id_card", _NUM_L + r"(?P<v>[1-9][0-9]{14})" + _NUM_R, lambda m: id15_valid(m["v"])),
-    ("bank_card", _NUM_L + r"(?P<v>[2-6][0-9]{3}(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7})" + _NUM_R,
-     lambda m: 13 <= len(_digits(m["v"])) <= 19 and luhn_valid(_digits(m["v"]))),
-    ("passport", r"(?i:护照|passport)(?:号码|号|编号|number|no\.?|#)?" + r"[^\n0-9A-Za-z]{0,4}(?:is |是|为)?[ ：:]*"
+    ("bank_card", _NUM_L + r"(?P<v>[2-6][0-9]{3}(?:[ -]?[0-9]{4}){2,3}(?:[ -]?[0-9]{1,3})?)" + _NUM_R,
+     lambda m: _card_ok(_digits(m["v"]))),
+    ("passport", r"(?:护照|(?i:passport))[^\n0-9]{0,12}?"
      r"(?P<v>(?<![A-Za-z0-9])(?:[A-Za-z]{1,2}[0-9]{6,8}|[0-9]{9}))(?![A-Za-z0-9])", None),
     ("medical_record", r"(?:病历号|病案号|住院号|门诊号|就诊号|病历编号|(?i:medical record|MRN))" + _GAP +
      r"(?P<v>(?<![A-Za-z0-9])[A-Za-z]{0,3}[0-9]{5,12})(?![A-Za-z0-9])", None),
@@ -111,6 +111,15 @@ _PRIORITY = {t: i for i, t in enumerate(PII_TYPES)}
 
 def _digits(s: str) -> str:
     return s.replace(" ", "").replace("-", "")
+
+
+def _card_ok(d: str) -> bool:
+    """Issuer prefix (Visa 4, Mastercard 51-55/2221-2720, Amex 34/37, JCB 35, UnionPay/Discover/Maestro 5x-6x),
+    length 13-19, Luhn. The prefix check keeps order numbers and timestamps (20xx..., 1xxx...) out."""
+    if not 13 <= len(d) <= 19:
+        return False
+    ok = d[0] in "456" or d[:2] in ("34", "35", "37") or 2221 <= int(d[:4]) <= 2720
+    return ok and luhn_valid(d)
 
 
 def _wechat_ok(m: re.Match) -> bool:
