@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tunesmith.data.example import Example, Turn
 from tunesmith.errors import DataError
+from tunesmith.text.spm import encode_plain, encode_with_specials
 from tunesmith.text.templates import Template
 
 IGNORE = -100
@@ -122,9 +123,9 @@ def _tokens(template: Template, tokenizer, system: str | None, turns: list[Turn]
 
 def _encode(tokenizer, text: str, parse_special: bool) -> list[int]:
     if parse_special:
-        return tokenizer.encode(text, add_special_tokens=False)
+        return encode_with_specials(tokenizer, text)
     # User text that happens to contain "</s>" or "<|im_end|>" stays text, as in sentencepiece.
-    return tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+    return encode_plain(tokenizer, text)
 
 
 def _check_turns(example: Example, turns: list[Turn], need_answer: bool) -> None:

@@ -4,8 +4,10 @@
 transformers 5 builds Llama tokenizers on the `tokenizers` library with a Metaspace pre-tokenizer
 that prepends the "▁" word marker only when the text does not already start with one. SentencePiece
 always adds it (add_dummy_prefix), so text that starts with a space (" lead") or a run of spaces
-loses a "▁" token: different ids than Meta's tokenizer for every such turn. The fix is the one the
-old LlamaTokenizerFast used: a normalizer that prepends "▁" and replaces spaces, no pre-tokenizer.
+loses a "▁" token: different ids than Meta's tokenizer for every such turn. The repair is the one the
+old LlamaTokenizerFast used (a normalizer that prepends "▁" and replaces spaces) plus sentencepiece's
+word split. Where the converted BPE merges still disagree with sentencepiece's score-ordered merging
+(Mistral's 32k model does, on " lead"), rendering encodes text with sentencepiece itself.
 
 `LlamaTokenizer(vocab_file=...)` can also build a 3-token vocabulary without complaint, so the
 vocabulary size is checked against the SentencePiece model too.
@@ -14,12 +16,14 @@ vocabulary size is checked against the SentencePiece model too.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from tunesmith.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
+SP_ATTRIBUTE = "_tunesmith_sentencepiece"  # set on tokenizers whose ids only sentencepiece reproduces
 # Texts on which the two tokenizers disagree when the dummy prefix is wrong, plus ordinary ones.
 PROBES = (" lead", "  two spaces", "lead the way", "a  b   c", "end with space ", "\n starts with newline",
           "tab\there", "你好，世界！ 这是一个测试。", "  你好", "Hello, world! 12345", "[INST] hi [/INST] ok ",
@@ -36,8 +40,30 @@ def sentencepiece_file(tokenizer) -> Path | None:
 
 
 def encode_plain(tokenizer, text: str) -> list[int]:
-    """Ids of `text` as plain text: no BOS/EOS, and special-token strings in it stay text."""
+    """Ids of `text` as plain text: no BOS/EOS, and special-token strings in it stay text.
+
+    Uses sentencepiece itself where `ensure_faithful` found the tokenizer cannot be repaired to match it.
+    """
+    sp = getattr(tokenizer, SP_ATTRIBUTE, None)
+    if sp is not None:
+        return sp.encode(text)
     return tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+
+
+def encode_with_specials(tokenizer, text: str) -> list[int]:
+    """Ids of template text in which special-token strings ("<s>", "<|im_end|>") are tokens."""
+    sp = getattr(tokenizer, SP_ATTRIBUTE, None)
+    if sp is None:
+        return tokenizer.encode(text, add_special_tokens=False)
+    specials = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
+    pattern = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
+    ids: list[int] = []
+    for part in (pattern.split(text) if pattern else [text]):
+        if part in specials:
+            ids.append(tokenizer.convert_tokens_to_ids(part))
+        elif part:
+            ids += sp.encode(part)
+    return ids
 
 
 def mismatches(tokenizer, sp, probes=PROBES) -> list[tuple[str, list[int], list[int]]]:
@@ -75,28 +101,26 @@ def ensure_faithful(tokenizer, model_file: str | Path | None = None):
                              "LlamaTokenizer(vocab_file=...); check tokenizer_config.json")
     if not mismatches(tokenizer, sp):
         return tokenizer
-    if _repair(tokenizer, sp):
-        left = mismatches(tokenizer, sp)
-        if not left:
-            log.info("tokenizer repaired to match sentencepiece (%s)", model_file)
-            return tokenizer
-    else:
-        left = mismatches(tokenizer, sp)
-    text, want, got = left[0]
-    log.warning("tokenizer ids differ from sentencepiece (%s) on %r: %s vs %s; training ids may not match the "
-                "model's original tokenization", model_file, text, want, got)
+    if _repair(tokenizer) and not mismatches(tokenizer, sp):
+        log.info("tokenizer repaired to match sentencepiece (%s)", model_file)
+        return tokenizer
+    # The converted merges disagree with sentencepiece's own (score-ordered) merging on this model:
+    # tunesmith's rendering then tokenizes with sentencepiece itself.
+    text, want, got = mismatches(tokenizer, sp)[0]
+    log.info("tokenizer differs from sentencepiece on %r (%s vs %s): rendering uses sentencepiece (%s)",
+             text, want, got, model_file)
+    setattr(tokenizer, SP_ATTRIBUTE, sp)
     return tokenizer
 
 
-def _repair(tokenizer, sp) -> bool:
-    """Make a tokenizers-backed Llama tokenizer add SentencePiece's dummy prefix exactly as it does."""
+def _repair(tokenizer) -> bool:
+    """Make a tokenizers-backed Llama tokenizer add SentencePiece's dummy prefix exactly as it does, and
+    cut words where it does (a run of spaces belongs to the word after it)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         return False
-    from tokenizers import normalizers
+    from tokenizers import Regex, normalizers, pre_tokenizers
 
-    if not sp.encode_as_pieces("a")[0].startswith("▁"):
-        return False  # a model without a dummy prefix: not the divergence this repairs
     backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    backend.pre_tokenizer = None
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex("▁*[^▁]+|▁+"), behavior="isolated")
     return True
