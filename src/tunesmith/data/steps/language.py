@@ -71,7 +71,8 @@ class LanguageDetector:
         han = len(_HAN.findall(text))
         kana = len(_KANA.findall(text)) if han or not text.isascii() else 0
         hangul = len(_HANGUL.findall(text)) if not text.isascii() else 0
-        latin_words = _LATIN_WORD.findall(text)
+        # Acronyms (GPU, API) and code words are everyone's: they do not make Chinese text English.
+        latin_words = [w for w in _LATIN_WORD.findall(text) if not w.isupper()]
         other = len(_OTHER_LETTER.findall(text)) if not text.isascii() else 0
         cjk = "ja" if kana else ("ko" if hangul > han else "zh")
         cjk_units = (han + kana + hangul) / 2          # ~2 characters per Chinese word

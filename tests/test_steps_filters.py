@@ -1,0 +1,182 @@
+"""Filters: each scored on a labelled set built here (good records must stay, planted bad ones go)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunesmith.data.example import Example
+from tunesmith.data.steps.base import Drop
+from tunesmith.data.steps.filters import LengthStep, MachineTextStep, MetaStep, QualityStep
+from tunesmith.data.steps.language import LanguageDetector, LanguageStep
+from tunesmith.errors import ConfigError
+
+GOOD = [
+    ("解释一下什么是机器学习。", "机器学习是人工智能的一个分支，它让计算机从数据中学习规律，而不是依靠人写好的规则。"),
+    ("用Python写一个快速排序", "```python\ndef qsort(a):\n    if len(a) <= 1:\n        return a\n    p = a[0]\n"
+                              "    return qsort([x for x in a[1:] if x < p]) + [p] + qsort([x for x in a[1:] if x >= p])\n```"),
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("Give three tips for staying healthy.", "1. Eat a balanced diet.\n2. Exercise regularly.\n3. Sleep well."),
+    ("把下面的句子翻译成英文：今天天气很好。", "The weather is nice today."),
+    ("How do I kill a process on Linux?", "Use `kill PID`, or `kill -9 PID` if it does not stop."),
+    ("写一首关于秋天的短诗", "秋风起，落叶黄，\n雁南飞，夜渐长。"),
+    ("2+2=?", "4"),
+    ("Summarise: The meeting moved to Tuesday.", "The meeting is now on Tuesday."),
+    ("什么是 GPU？", "GPU（图形处理器）擅长并行计算，常用于深度学习训练。"),
+]
+
+
+def good_examples():
+    return [Example.single(i, o) for i, o in GOOD]
+
+
+def run(step, examples):
+    return [step(e.copy()) for e in examples]
+
+
+def test_good_records_pass_every_filter():
+    steps = [LengthStep(), QualityStep(), MachineTextStep(), LanguageStep()]
+    for step in steps:
+        dropped = [(e.instruction, r) for e, r in zip(good_examples(), run(step, good_examples()))
+                   if isinstance(r, Drop)]
+        assert not dropped, f"{step.name} dropped good records: {dropped}"
+
+
+BAD_QUALITY = [
+    (Example.single("Tell me a joke.", ""), "empty_output"),
+    (Example.single("Tell me a joke.", "   "), "empty_output"),
+    (Example.single("Tell me a joke.", "……！"), "trivial_output"),
+    (Example.single("What is the capital of France?", "what is the capital of France"), "output_echoes_input"),
+    (Example.single("介绍一下北京", "北京是中国的首都。北京是中国的首都。北京是中国的首都。北京是中国的首都。"), "repetitive"),
+    (Example.single("Say something", "I don't know. " * 12), "repetitive"),
+    (Example.single("Describe it", "see @@@ ### $$$ %%% ^^^ &&& *** ~~~ ||| here"), "special_characters"),
+]
+
+
+@pytest.mark.parametrize("example,reason", BAD_QUALITY)
+def test_quality_catches_each_bad_kind(example, reason):
+    out = QualityStep()(example)
+    assert isinstance(out, Drop) and out.reason == reason, out
+
+
+MACHINE = [
+    ("作为一个人工智能语言模型，我没有个人观点，但我可以为你提供一些信息。", "ai_identity"),
+    ("As an AI language model, I don't have personal opinions.", "ai_identity"),
+    ("I'm sorry, but I cannot help with that request.", "refusal"),
+    ("抱歉，我无法回答这个问题。", "refusal"),
+    ("As of my last update in 2021, the population was 8 million.", "knowledge_cutoff"),
+    ("作为一个结果，在这个意义上，它是重要的去理解这一点，当涉及到数据时。", "translationese"),
+]
+
+
+@pytest.mark.parametrize("text,reason", MACHINE)
+def test_machine_text(text, reason):
+    out = MachineTextStep()(Example.single("问题 question", text))
+    assert isinstance(out, Drop) and out.reason == reason, out
+
+
+def test_machine_text_reads_only_the_answer_by_default_and_takes_custom_phrases(tmp_path):
+    assert not isinstance(MachineTextStep()(Example.single("What is an AI language model? as an AI language model",
+                                                           "A model of language.")), Drop)
+    lex = tmp_path / "mine.txt"
+    lex.write_text("# my phrases\n点击链接领取\n", encoding="utf-8")
+    step = MachineTextStep(MachineTextStep.Options(step="machine_text", phrases=["hope this helps"],
+                                                   lexicons=[str(lex)]))
+    assert step(Example.single("q", "Sure. Hope this helps!")).reason == "custom"
+    assert step(Example.single("q", "快来点击链接领取奖品")).reason == "custom"
+    assert not isinstance(step(Example.single("q", "I hope this helpsss")), Drop)  # word boundary
+
+
+def test_length():
+    step = LengthStep(LengthStep.Options(step="length", min_chars=5, max_chars=20, fields=["output"]))
+    assert step(Example.single("q", "abc")).reason == "too_short"
+    assert step(Example.single("q", "x" * 21)).reason == "too_long"
+    assert not isinstance(step(Example.single("q", "just right")), Drop)
+
+
+def test_meta_expression():
+    step = MetaStep(MetaStep.Options(step="meta", keep_if="upvotes >= 3 and lang in ['zh', 'en']"))
+    assert not isinstance(step(Example.single("q", "a", upvotes=5, lang="zh")), Drop)
+    assert step(Example.single("q", "a", upvotes=1, lang="zh")).reason == "meta"
+    assert step(Example.single("q", "a", lang="zh")).reason == "meta_missing"
+    assert step(Example.single("q", "a", upvotes="many", lang="zh")).reason == "meta_error"
+    keep_missing = MetaStep(MetaStep.Options(step="meta", keep_if="upvotes >= 3", missing="keep"))
+    assert not isinstance(keep_missing(Example.single("q", "a")), Drop)
+
+
+@pytest.mark.parametrize("expr", ["__import__('os').system('x')", "upvotes.__class__", "lambda: 1", "upvotes >="])
+def test_meta_refuses_unsafe_or_broken_expressions(expr):
+    with pytest.raises(ValueError):
+        MetaStep.Options(step="meta", keep_if=expr)
+
+
+LANGUAGE = [
+    ("今天天气很好，我们去公园散步吧。", "zh"),
+    ("用Python写一个快速排序", "zh"),
+    ("解释一下 GPU 和 CPU 的区别", "zh"),
+    ("The weather is nice today, let's go for a walk.", "en"),
+    ("Write a haiku about autumn.", "en"),
+    ("Translate to Chinese: The weather is really nice today. 今天天气很好。", "mixed:en+zh"),
+    ("今日はいい天気ですね。", "ja"),
+    ("Bonjour, comment allez-vous aujourd'hui ?", "fr"),
+    ("Wie spät ist es jetzt bitte?", "de"),
+    ("오늘 날씨가 정말 좋네요.", "ko"),
+    ("12345 + 678", "unknown"),
+]
+
+
+def test_language_labels_short_text():
+    detector = LanguageDetector()
+    got = [(text, detector.label(text)) for text, _ in LANGUAGE]
+    wrong = [(t, g, want) for (t, g), (_, want) in zip(got, LANGUAGE) if g != want]
+    assert not wrong, wrong
+
+
+def test_language_keep_list_and_mixed():
+    step = LanguageStep(LanguageStep.Options(step="language", keep=["zh"]))
+    assert not isinstance(step(Example.single("今天天气很好", "是的，很适合出去走走。")), Drop)
+    assert step(Example.single("How are you?", "I am fine, thanks.")).detail == "en"
+    mixed = Example.single("Translate to Chinese: The weather is really nice today.", "今天天气很好。")
+    assert step(mixed.copy()).reason == "language"  # en+zh, en not kept
+    both = LanguageStep(LanguageStep.Options(step="language", keep=["zh", "en"]))
+    assert not isinstance(both(mixed.copy()), Drop)
+    assert both.stats.counts["lang:mixed:en+zh"] == 1
+    assert both(Example.single("Bonjour, comment allez-vous aujourd'hui ?", "Très bien, merci beaucoup.")).reason \
+        == "language"
+
+
+def test_token_length_uses_the_target_tokenizer(tiny_model_dir, tiny_tokenizer):
+    from tunesmith.data.steps.model_filters import TokenLengthStep
+
+    text = "hello world " * 20
+    n = len(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
+    opts = dict(step="token_length", model={"path": str(tiny_model_dir)}, template_tokens_per_turn=0)
+    ok = TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n + len(tiny_tokenizer("hi")["input_ids"]) + 5))
+    assert not isinstance(ok(Example.single("hi", text)), Drop)
+    short = TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n - 1))
+    out = short(Example.single("hi", text))
+    assert out.reason == "too_many_tokens" and f"> max_seq_len {n - 1}" in out.detail
+    results = short.apply_batch([Example.single("a", "b"), Example.single("hi", text)])
+    assert not isinstance(results[0], Drop) and isinstance(results[1], Drop)
+
+
+def test_perplexity_scores_and_thresholds(tiny_model_dir):
+    from tunesmith.data.steps.model_filters import PerplexityStep
+
+    opts = dict(step="perplexity", model={"path": str(tiny_model_dir)}, write_score=True)
+    lenient = PerplexityStep(PerplexityStep.Options(**opts, max_perplexity=1e9))
+    batch = [Example.single("q", "hello world"), Example.single("q", "今天天气很好" * 3), Example.single("q", "")]
+    out = lenient.apply_batch(batch)
+    scores = [e.meta.get("perplexity") for e in out]
+    assert scores[0] > 1 and scores[1] > 1 and scores[2] is None  # empty answers are not scored
+    # Same text alone and in a padded batch scores the same (padding does not leak into the score).
+    alone = lenient.scores(["hello world"])[0]
+    assert alone == pytest.approx(scores[0], rel=1e-3)
+    strict = PerplexityStep(PerplexityStep.Options(**opts, max_perplexity=1.0))
+    assert strict.apply_batch([Example.single("q", "hello world")])[0].reason == "perplexity_high"
+
+
+def test_unknown_category_is_a_config_error():
+    from tunesmith.data.pipeline_config import step_options
+
+    with pytest.raises(ConfigError, match="unknown categories"):
+        step_options({"step": "machine_text", "categories": ["nope"]})
