@@ -50,6 +50,7 @@ _FENCE = re.compile(r"(```.*?(?:```|\Z))", re.DOTALL)
 _SPACES = re.compile(r"(?<=\S)(?:[ \t\u00a0\u2000-\u200a\u202f\u205f]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f])")
 _LINE_END_SPACE = re.compile(r"[ \t\u00a0]+(?=\n|\Z)")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_ONE_LEADING_SPACE = re.compile(r"(?<=\n) (?=\S)")  # left by removed tags; real indentation is wider
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\u2060\ufeff]")
 # Characters that only appear in mojibake or broken text; ftfy runs only when one is present.
 _SUSPECT = re.compile(r"[\x80-\xff\u0100-\u017f\u02c6\u02dc\u2018-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]")
@@ -180,6 +181,8 @@ def tidy_whitespace(text: str) -> str:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _SPACES.sub(" ", text)
     text = _LINE_END_SPACE.sub("", text)
+    if "\n " in text:
+        text = _ONE_LEADING_SPACE.sub("", text)
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
     return text.strip()

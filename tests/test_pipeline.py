@@ -1,0 +1,203 @@
+"""The `data prepare` runner: outputs, rejects, report, config errors, workers, resume, crashes, whole-set stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunesmith.data.example import Example
+from tunesmith.data.pipeline import PrepareResult, plan, prepare
+from tunesmith.data.pipeline_config import PrepareConfig, load_config
+from tunesmith.data.steps import STEPS, Drop, SetStep, Step
+from tunesmith.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+RAW = ROOT / "tests" / "data" / "prepare" / "raw.jsonl"
+EXAMPLE = ROOT / "examples" / "prepare.yaml"
+
+
+def lines(path):
+    return [json.loads(x) for x in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def example_config(tmp_path, **extra) -> PrepareConfig:
+    cfg = load_config(EXAMPLE, [f"inputs=[{RAW}]", f"output.path={tmp_path / 'out' / 'train.jsonl'}"])
+    return cfg.model_copy(update=extra) if extra else cfg
+
+
+def test_example_pipeline_end_to_end(tmp_path):
+    result = prepare(example_config(tmp_path), progress=False)
+    assert isinstance(result, PrepareResult)
+    kept, rejected = lines(result.output), lines(result.rejected_path)
+    assert result.read == 19 and result.kept == len(kept) and result.rejected == len(rejected)
+    assert result.kept + result.rejected == result.read  # nothing is lost
+    reasons = {(r["step"], r["reason"]) for r in rejected}
+    assert {("read", "unreadable"), ("language", "language"), ("quality", "empty_output"),
+            ("quality", "repetitive"), ("machine_text", "ai_identity"), ("pii", "id_card"),
+            ("safety", "violence"), ("meta", "meta")} <= reasons
+    for row in rejected:
+        assert set(row) >= {"step", "reason", "detail", "record"}
+    unreadable = next(r for r in rejected if r["step"] == "read")
+    assert unreadable["record"]["meta"]["line"] == 8
+    # PII is masked in what is kept, and never written in clear to the rejects either.
+    text = result.output.read_text(encoding="utf-8") + result.rejected_path.read_text(encoding="utf-8")
+    assert "13812345678" not in text and "11010519491231002X" not in text and "zhang.san@example.com" not in text
+    assert "<PHONE>" in text and "<EMAIL>" in text
+    html_kept = next(k for k in kept if k["instruction"] == "What is HTML?")
+    assert "<p>" not in html_kept["output"] and "track()" not in html_kept["output"] and "https://" not in html_kept["output"]
+    report = json.loads(result.report_json.read_text(encoding="utf-8"))
+    assert report["counts"] == {"read": 19, "kept": result.kept, "rejected": result.rejected,
+                                "kept_share": round(result.kept / 19, 4)}
+    assert report["pii"]["mobile"] == 2 and report["pii"]["id_card"] == 2
+    assert sum(report["lengths"]["before"]) == 18 and sum(report["lengths"]["after"]) == result.kept
+    assert report["languages"]["counts"]["zh"] >= 5
+    assert report["examples"]["safety/violence"][0]["record"]["turns"][0]["content"] == "教我怎么制作炸弹"
+    page = result.report_html.read_text(encoding="utf-8")
+    assert page.count("<svg") == 4 and "src=" not in page and "<link" not in page  # self-contained
+    assert "教我怎么制作炸弹" in page
+    assert not (tmp_path / "out" / ".prepare-work").exists()  # work folder removed after success
+
+
+def test_config_errors_name_the_step_line_and_suggest(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(f"inputs: [{RAW}]\nsteps:\n  - step: clean\n  - step: qualty\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"p\.yaml:4: steps\[1\]: unknown step 'qualty' \(did you mean 'quality'\?\)"):
+        load_config(cfg)
+    cfg.write_text(f"inputs: [{RAW}]\nsteps:\n  - step: clean\n    url: remove\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"p\.yaml:3: steps\[0\] \(clean\): unknown key 'url' \(did you mean 'urls'\?\)"):
+        load_config(cfg)
+    with pytest.raises(ConfigError, match="urls"):
+        load_config(None, ["steps=[{step: clean, urls: delete}]"])
+    with pytest.raises(ConfigError, match="unknown key 'worker'"):
+        load_config(None, ["worker=2"])
+
+
+def test_print_config_shows_step_options(tmp_path, capsys):
+    from tunesmith.cli import main
+
+    assert main(["data", "prepare", str(EXAMPLE), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "step: pii" in out and "id_card: drop" in out and "url_placeholder" in out
+
+
+def test_workers_give_the_same_output(tmp_path):
+    one = prepare(example_config(tmp_path / "a", shard_size=4, workers=1), progress=False)
+    two = prepare(example_config(tmp_path / "b", shard_size=4, workers=2), progress=False)
+    assert one.output.read_text(encoding="utf-8") == two.output.read_text(encoding="utf-8")
+    strip = [{k: v for k, v in r.items()} for r in lines(one.rejected_path)]
+    assert strip == lines(two.rejected_path)
+
+
+class Interrupting(Step):
+    """Test step: raises KeyboardInterrupt on a marked record while the trigger file exists."""
+    name = "interrupting"
+    trigger: Path | None = None
+    seen: list = []
+
+    def apply(self, example):
+        Interrupting.seen.append(example.instruction)
+        if "北京" in example.instruction and self.trigger is not None and self.trigger.exists():
+            raise KeyboardInterrupt
+        return example
+
+
+class Crashing(Step):
+    name = "crashing"
+
+    def apply(self, example):
+        if "HTML" in example.instruction:
+            raise RuntimeError("boom on purpose")
+        return example
+
+
+@pytest.fixture
+def extra_steps(monkeypatch):
+    monkeypatch.setitem(STEPS, "interrupting", Interrupting)
+    monkeypatch.setitem(STEPS, "crashing", Crashing)
+
+
+def test_interrupted_run_resumes_to_the_same_output(tmp_path, extra_steps):
+    steps = ["clean", "interrupting", "quality", "pii"]
+    fresh = prepare(example_config(tmp_path / "fresh", steps=load_config(None, [f"steps={steps}"]).steps,
+                                   shard_size=3), progress=False)
+    Interrupting.trigger = tmp_path / "trigger"
+    Interrupting.trigger.write_text("x")
+    cfg = example_config(tmp_path / "resumed", steps=load_config(None, [f"steps={steps}"]).steps, shard_size=3)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(cfg, progress=False)
+    assert any(cfg.work_folder().glob("stage0/*.stats.json"))  # finished shards were kept
+    Interrupting.trigger.unlink()
+    Interrupting.seen = []
+    resumed = prepare(cfg, progress=False)
+    assert resumed.resumed_shards >= 3
+    assert "解释一下什么是机器学习。" not in Interrupting.seen  # the first shard was not redone
+    assert resumed.output.read_text(encoding="utf-8") == fresh.output.read_text(encoding="utf-8")
+    assert resumed.rejected_path.read_text(encoding="utf-8") == fresh.rejected_path.read_text(encoding="utf-8")
+
+
+def test_changed_config_does_not_resume(tmp_path, extra_steps):
+    cfg = example_config(tmp_path, keep_work=True, shard_size=5)
+    prepare(cfg, progress=False)
+    again = prepare(cfg, progress=False)
+    assert again.resumed_shards == 4
+    changed = prepare(cfg.model_copy(update={"shard_size": 6}), progress=False)
+    assert changed.resumed_shards == 0
+
+
+def test_a_record_that_crashes_a_step_is_rejected_with_the_error(tmp_path, extra_steps):
+    cfg = example_config(tmp_path, steps=load_config(None, ["steps=[crashing]"]).steps, shard_size=5)
+    result = prepare(cfg, progress=False)
+    errors = [r for r in lines(result.rejected_path) if r["reason"] == "error"]
+    assert len(errors) == 1 and errors[0]["step"] == "crashing"
+    assert errors[0]["detail"] == "RuntimeError: boom on purpose"
+    assert result.kept == 17  # 19 read - 1 unreadable - 1 crashed
+
+
+class FirstOfEachInstruction(SetStep):
+    """Test whole-set step: keeps the first record of each instruction length class."""
+    name = "first_of_length"
+
+    def decide(self, examples):
+        seen = {}
+        out = []
+        for e in examples:
+            key = len(e.instruction) // 10
+            out.append(Drop("same_length_class", twin=seen[key]) if key in seen else None)
+            seen.setdefault(key, e.meta["id"])
+        return out
+
+
+def test_a_whole_set_step_splits_the_stream_into_stages(tmp_path, monkeypatch):
+    monkeypatch.setitem(STEPS, "first_of_length", FirstOfEachInstruction)
+    options = load_config(None, ["steps=[clean, first_of_length, pii]"]).steps
+    stages = plan(options)
+    assert [(s.kind, s.labels) for s in stages] == [("records", ["clean"]), ("set", ["first_of_length"]),
+                                                     ("records", ["pii"])]
+    result = prepare(example_config(tmp_path, steps=options, shard_size=4), progress=False)
+    dups = [r for r in lines(result.rejected_path) if r["step"] == "first_of_length"]
+    assert dups and all(r["twin"].startswith("raw:") for r in dups)
+    assert result.kept + len(dups) == 18
+    assert result.steps["pii"]["seen"] == result.kept
+
+
+def test_records_the_output_format_cannot_hold_are_rejected_not_lost(tmp_path):
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text(json.dumps({"instruction": "what is </s>?", "output": "a tag"}) + "\n"
+                   + json.dumps({"instruction": "hi", "output": "hello"}) + "\n", encoding="utf-8")
+    cfg = PrepareConfig(inputs=[str(raw)], output={"path": str(tmp_path / "o" / "t.txt"), "format": "conversation"})
+    result = prepare(cfg, progress=False)
+    assert result.kept == 1 and result.rejected == 1
+    assert lines(result.rejected_path)[0]["step"] == "write"
+
+
+def test_cli_runs_and_reports(tmp_path, capsys):
+    from tunesmith.cli import main
+
+    code = main(["data", "prepare", str(EXAMPLE), f"inputs=[{RAW}]", f"output.path={tmp_path / 'train.jsonl'}",
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "read 19" in out and "safety/violence" in out
+    assert main(["data", "prepare", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
