@@ -1,12 +1,25 @@
-"""Token streaming on top of `model.generate`, shared by chat, generate and serve."""
+"""Decoding on top of `model.generate`, shared by chat, generate, eval and serve.
+
+- `Generation(...)`: iterate it for the answer's text as it is produced (streaming); afterwards it
+  holds the token ids, the finish reason ("stop" or "length") and the token counts. A `cancel` event
+  stops it between two tokens (a client that went away, a stop string that appeared).
+- `generate_batch(...)`: many prompts at once, left-padded, longest first, with a progress bar.
+
+Both stop at the template's end-of-turn ids (passed in by the caller, who knows the template) and at
+optional stop strings, and neither lets a prompt run past the model's context: `fit()` refuses a
+prompt that leaves no room and shortens max_new_tokens to what is left.
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
 
 import torch
+
+from tunesmith.errors import TunesmithError
 
 
 @dataclass
@@ -14,8 +27,10 @@ class Sampling:
     max_new_tokens: int = 256
     temperature: float = 0.0          # 0 means greedy
     top_p: float = 1.0
-    top_k: int = 0
+    top_k: int = 0                    # 0 = no top-k cut
     repetition_penalty: float = 1.0
+    seed: int | None = None           # fixes sampled answers (greedy ones are fixed anyway)
+    stop: tuple[str, ...] = ()        # stop strings; the answer ends before the first one
 
     def generate_kwargs(self) -> dict:
         kw: dict = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
@@ -26,8 +41,29 @@ class Sampling:
         return kw
 
 
-def stop_ids(model, tokenizer) -> list[int]:
-    """Every id that ends an answer: the tokenizer's eos and whatever the generation config names."""
+class PromptTooLong(TunesmithError):
+    """The prompt leaves no room for an answer in the model's context."""
+
+    def __init__(self, prompt_tokens: int, context: int):
+        super().__init__(f"the prompt is {prompt_tokens} tokens; the model's context is {context} tokens, "
+                         "which leaves no room for an answer",
+                         "shorten the prompt or the conversation history")
+        self.prompt_tokens = prompt_tokens
+        self.context = context
+
+
+def fit(prompt_tokens: int, sampling: Sampling, context: int) -> Sampling:
+    """`sampling` with max_new_tokens cut to what the context has left; PromptTooLong if nothing is left."""
+    room = context - prompt_tokens
+    if room <= 0:
+        raise PromptTooLong(prompt_tokens, context)
+    if sampling.max_new_tokens <= room:
+        return sampling
+    return Sampling(**{**sampling.__dict__, "max_new_tokens": room})
+
+
+def default_stop_ids(model, tokenizer) -> list[int]:
+    """The tokenizer's eos and whatever the generation config names (for callers without a template)."""
     ids = set()
     for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
         if isinstance(value, int):
@@ -37,28 +73,203 @@ def stop_ids(model, tokenizer) -> list[int]:
     return sorted(ids)
 
 
-def stream(model, tokenizer, prompt_ids: list[int], sampling: Sampling) -> Iterator[str]:
-    """Yield the answer's text piece by piece as it is generated (special tokens left out)."""
-    from transformers import TextIteratorStreamer
+stop_ids = default_stop_ids  # the name chat used before templates existed
 
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    inputs = torch.tensor([prompt_ids], device=model.device)
-    kwargs = dict(input_ids=inputs, attention_mask=torch.ones_like(inputs), streamer=streamer,
-                  eos_token_id=stop_ids(model, tokenizer), pad_token_id=tokenizer.pad_token_id,
-                  **sampling.generate_kwargs())
-    errors: list[BaseException] = []
 
-    def run():
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int]
+    finish_reason: str                # "stop" (end token or stop string) or "length"
+    prompt_tokens: int
+
+    @property
+    def completion_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+class _Cancel:
+    """A stopping criterion that ends generation when its event is set."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class _TokenQueue:
+    """A transformers streamer that hands each new token id to the consuming thread."""
+
+    def __init__(self):
+        self.queue: queue.Queue = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value):
+        if not self.prompt_seen:  # generate() first passes the prompt
+            self.prompt_seen = True
+            return
+        self.queue.put(value.reshape(-1).tolist())
+
+    def end(self):
+        self.queue.put(None)
+
+
+class Generation:
+    """One answer, streamed: `for piece in Generation(...)`, then `.completion`."""
+
+    def __init__(self, model, tokenizer, prompt_ids: Sequence[int], sampling: Sampling,
+                 stop_ids: Sequence[int] | None = None, cancel: threading.Event | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.prompt_ids = list(prompt_ids)
+        self.sampling = sampling
+        self.stop_ids = list(stop_ids) if stop_ids is not None else default_stop_ids(model, tokenizer)
+        self.cancel = cancel or threading.Event()
+        self.completion: Completion | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        from transformers import StoppingCriteriaList
+
+        tokens = _TokenQueue()
+        inputs = torch.tensor([self.prompt_ids], device=self.model.device)
+        kwargs = dict(input_ids=inputs, attention_mask=torch.ones_like(inputs), streamer=tokens,
+                      eos_token_id=self.stop_ids, pad_token_id=_pad_id(self.tokenizer, self.stop_ids),
+                      stopping_criteria=StoppingCriteriaList([_Cancel(self.cancel)]), **self.sampling.generate_kwargs())
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with torch.inference_mode():
+                    if self.sampling.seed is not None:
+                        torch.manual_seed(self.sampling.seed)
+                    self.model.generate(**kwargs)
+            except BaseException as e:  # surfaced to the consumer below
+                errors.append(e)
+            finally:
+                tokens.end()
+
+        thread = threading.Thread(target=run, daemon=True, name="tunesmith-generate")
+        thread.start()
+        text = _StopText(self.sampling.stop)
+        ids: list[int] = []
         try:
-            with torch.inference_mode():
-                model.generate(**kwargs)
-        except BaseException as e:  # surfaced to the caller below
-            errors.append(e)
-            streamer.end()
+            while (new := tokens.queue.get()) is not None:
+                ids += new
+                piece = text.update(self._decode(ids))
+                if piece:
+                    yield piece
+                if text.stopped:
+                    self.cancel.set()
+            tail = text.finish(self._decode(ids))
+            if tail:
+                yield tail
+        finally:
+            # A consumer that stops early (client gone) must not leave the model generating for nobody.
+            self.cancel.set()
+            thread.join()
+        if errors:
+            raise errors[0]
+        ended = text.stopped or (ids and ids[-1] in self.stop_ids) or len(ids) < self.sampling.max_new_tokens
+        self.completion = Completion(text.final, ids, "stop" if ended else "length", len(self.prompt_ids))
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    yield from streamer
-    thread.join()
-    if errors:
-        raise errors[0]
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+class _StopText:
+    """Incremental text with stop strings: hands out only text that can no longer become a stop string,
+    and nothing that would split a multi-byte character (the decoder shows those as U+FFFD)."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self.hold = max((len(s) for s in self.stops), default=1) - 1
+        self.sent = 0
+        self.stopped = False
+        self.final = ""
+
+    def update(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        cut = self._stop_at(text)
+        if cut is not None:
+            self.stopped = True
+            self.final = text[:cut]
+            return self._emit(self.final)
+        safe = text.rstrip("\ufffd")
+        return self._emit(safe[:max(len(safe) - self.hold, self.sent)])
+
+    def finish(self, text: str) -> str:
+        if self.stopped:
+            return ""
+        cut = self._stop_at(text)
+        self.stopped = cut is not None
+        self.final = text if cut is None else text[:cut]
+        return self._emit(self.final)
+
+    def _stop_at(self, text: str) -> int | None:
+        found = [i for i in (text.find(s) for s in self.stops) if i >= 0]
+        return min(found) if found else None
+
+    def _emit(self, upto: str) -> str:
+        piece = upto[self.sent:]
+        self.sent = max(self.sent, len(upto))
+        return piece
+
+
+def stream(model, tokenizer, prompt_ids: list[int], sampling: Sampling,
+           stop_ids: Sequence[int] | None = None) -> Iterator[str]:
+    """Yield the answer's text piece by piece as it is generated (special tokens left out)."""
+    yield from Generation(model, tokenizer, prompt_ids, sampling, stop_ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# Many prompts
+# ----------------------------------------------------------------------------------------------
+
+def generate_batch(model, tokenizer, prompts: Sequence[Sequence[int]], sampling: Sampling,
+                   stop_ids: Sequence[int] | None = None, batch_size: int = 8, progress: bool = True,
+                   desc: str = "generating") -> list[Completion]:
+    """Answers to `prompts` (token ids), in order. Prompts are batched longest first and left-padded,
+    so that every answer starts right after its own prompt."""
+    from tqdm.auto import tqdm
+
+    stop = list(stop_ids) if stop_ids is not None else default_stop_ids(model, tokenizer)
+    pad = _pad_id(tokenizer, stop)
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    results: list[Completion | None] = [None] * len(prompts)
+    bar = tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):
+            p = list(prompts[i])
+            ids[row, width - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[row, width - len(p):] = 1
+        with torch.inference_mode():
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed + start)
+            out = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                                 eos_token_id=stop, pad_token_id=pad, **sampling.generate_kwargs())
+        for row, i in enumerate(chunk):
+            results[i] = _finish(tokenizer, out[row, width:].tolist(), stop, sampling, len(prompts[i]))
+        bar.update(len(chunk))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def _finish(tokenizer, new: list[int], stop: list[int], sampling: Sampling, prompt_tokens: int) -> Completion:
+    end = next((k for k, t in enumerate(new) if t in stop), None)
+    ids = new if end is None else new[:end + 1]
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    cuts = [i for i in (text.find(s) for s in sampling.stop if s) if i >= 0]
+    if cuts:
+        return Completion(text[:min(cuts)], ids, "stop", prompt_tokens)
+    return Completion(text, ids, "stop" if end is not None else "length", prompt_tokens)
+
+
+def _pad_id(tokenizer, stop: Sequence[int]) -> int:
+    if tokenizer.pad_token_id is not None:
+        return tokenizer.pad_token_id
+    return stop[0] if stop else 0

@@ -1,0 +1,89 @@
+"""Run folders and plain models as generation targets: every method's adapter acts on generation."""
+
+import pytest
+import torch
+
+from run_factory import greedy_by_forward, make_run
+from tunesmith.data.example import Example
+from tunesmith.errors import ModelLoadError
+from tunesmith.infer.generate import Generation, Sampling
+from tunesmith.infer.target import messages_to_example, open_target
+
+METHODS = ["lora", "dora", "ia3", "adalora", "prefix", "prompt", "ptuning", "full"]
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    from tunesmith.testing import tiny_llama
+
+    return tiny_llama(tmp_path_factory.mktemp("base"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_acts_on_generation(tmp_path, base_dir, method):
+    run = make_run(tmp_path / method, method, base_dir=base_dir)
+    target = open_target(run)
+    assert target.method == method and target.template.name == "llama2-zh"
+    prompt = target.prompt_ids(Example.single("Tell me about the sea.", ""))
+    greedy = Sampling(max_new_tokens=STEPS, temperature=0.0)
+    gen = Generation(target.model, target.tokenizer, prompt, greedy, stop_ids=[-1])  # no stop: compare all steps
+    "".join(gen)
+    tuned = gen.completion.token_ids
+    # generate() must agree with the forward pass the adapter was trained through ...
+    assert tuned == greedy_by_forward(target.model, prompt, STEPS)
+    # ... and the tuned answer must differ from the base model's answer to the same prompt.
+    with target.base() as base:
+        base_gen = Generation(base, target.tokenizer, prompt, greedy, stop_ids=[-1])
+        "".join(base_gen)
+        assert base_gen.completion.token_ids == greedy_by_forward(base, prompt, STEPS)
+    assert base_gen.completion.token_ids != tuned
+    # the base view is the real base: same logits as the base folder loaded on its own
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
+    assert base_gen.completion.token_ids == greedy_by_forward(plain, prompt, STEPS)
+
+
+def test_run_template_and_system_are_used(tmp_path, base_dir):
+    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+    target = open_target(run)
+    text = target.tokenizer.decode(target.prompt_ids(Example.single("hi", "")))
+    assert "Human: hi" in text and text.rstrip().endswith("Assistant:")
+    target.system = "Be brief."
+    text = target.tokenizer.decode(target.prompt_ids(messages_to_example([{"role": "user", "content": "hi"}])))
+    assert "System: Be brief." in text
+
+
+def test_plain_model_without_chat_template_names_the_fix(base_dir):
+    from tunesmith.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no chat template"):
+        open_target(str(base_dir))
+    target = open_target(str(base_dir), template="alpaca")
+    assert "### Response:" in target.tokenizer.decode(target.prompt_ids(Example.single("hi", "")))
+
+
+def test_run_folder_without_a_model_is_a_clear_error(tmp_path, base_dir):
+    from tunesmith.errors import TunesmithError
+
+    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+    import shutil
+
+    shutil.rmtree(run / "adapter")
+    with pytest.raises(TunesmithError, match="no trained adapter/ or model/"):
+        open_target(run)
+    (run / "config.yaml").unlink()
+    with pytest.raises(ModelLoadError, match="neither a tunesmith run folder nor a model folder"):
+        open_target(run)
+
+
+def test_messages_validation():
+    from tunesmith.errors import DataError
+
+    ex = messages_to_example([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}])
+    assert ex.system == "s" and ex.turns[0].content == "u"
+    with pytest.raises(DataError, match="only come first"):
+        messages_to_example([{"role": "user", "content": "u"}, {"role": "system", "content": "s"}])
+    with pytest.raises(DataError, match="role 'tool'"):
+        messages_to_example([{"role": "tool", "content": "u"}])
