@@ -195,8 +195,8 @@ def _csv(text: str, delimiter: str) -> Iterator[Raw]:
             return
         start, before = before + 1, reader.line_num
         raw = "".join(lines[start - 1:before])
-        if not any(cell.strip() for cell in row):
-            continue
+        if not row:
+            continue  # a blank line; a row of empty cells is a record with empty fields
         if len(row) != len(header):
             yield Raw(start, raw, error=f"row has {len(row)} cells but the header has {len(header)} "
                                         f"({', '.join(header)})")
