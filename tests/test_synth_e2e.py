@@ -206,6 +206,16 @@ def test_faults_are_retried_counted_and_nothing_is_lost(tmp_path, capsys):
     assert json.loads((tmp_path / "qa.synth.json").read_text())["usage"]["cache_hits"] == len(server.answered)
     assert out.read_bytes() == first
 
+    # The output goes straight into `data prepare`, the source of each record travelling with it.
+    (tmp_path / "prepare.yaml").write_text(f"inputs: [{out}]\nsteps:\n  - {{step: clean}}\n  - {{step: quality}}\n"
+                                           f"output: {{path: {tmp_path / 'prepared' / 'train.jsonl'}}}\n")
+    assert main(["data", "prepare", str(tmp_path / "prepare.yaml"), "--no-progress"]) == 0
+    prepared = _read_jsonl(tmp_path / "prepared" / "train.jsonl")
+    dropped = _read_jsonl(tmp_path / "prepared" / "rejected.jsonl")
+    assert len(prepared) + len(dropped) == len(records) and prepared
+    assert {r["id"]: r["synth"] for r in prepared} == {r["id"]: r["synth"] for r in records if r["id"] in
+                                                       {p["id"] for p in prepared}}
+
 
 def test_a_killed_run_resumes_from_the_cache(tmp_path):
     out, cache = tmp_path / "qa.jsonl", tmp_path / "cache.sqlite"
