@@ -135,7 +135,7 @@ class HashingEmbedder:
     name = "hashing"
     default_threshold = 0.8
 
-    def __init__(self, dim: int = 2048, n: int = 3):
+    def __init__(self, dim: int = 1024, n: int = 3):
         self.dim, self.n = dim, n
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -148,9 +148,12 @@ class HashingEmbedder:
         sign = np.where((hashes >> np.uint64(63)) == 1, -1.0, 1.0).astype(np.float32)
         # Term frequency per (record, column), sublinear; document frequency per column.
         cell = rec * self.dim + col
-        uniq, inverse, counts = np.unique(cell, return_inverse=True, return_counts=True)
-        sign_sum = np.zeros(uniq.size, np.float32)
-        np.add.at(sign_sum, inverse, sign)
+        order = np.argsort(cell, kind="stable")
+        cell, sign = cell[order], sign[order]
+        starts = np.flatnonzero(np.concatenate(([True], cell[1:] != cell[:-1]))) if cell.size else np.zeros(0, np.int64)
+        uniq = cell[starts]
+        counts = np.diff(np.append(starts, cell.size))
+        sign_sum = np.add.reduceat(sign, starts) if cell.size else np.zeros(0, np.float32)
         rows, cols = uniq // self.dim, uniq % self.dim
         df = np.bincount(cols, minlength=self.dim)
         idf = np.log((1 + n_rec) / (1 + df)) + 1.0

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from tunesmith.data.dedup.clusters import UnionFind, bucket_pairs, jaccard_pairs, unique_pairs
+from tunesmith.data.dedup.clusters import UnionFind, bucket_pairs, jaccard_pairs, sorted_unique, unique_pairs
 from tunesmith.data.dedup.minhash import optimal_bands, signatures
 from tunesmith.data.dedup.shingles import mix64, shingle_batch
 
@@ -112,7 +112,7 @@ def _sign_batch(texts, word_n, char_n, num_perm, seed, backend, bands, rows):
     keys = band_keys(sig, bands, rows)
     n = len(texts)
     rec = np.repeat(np.arange(n, dtype=np.uint64), sh.counts)
-    packed = np.unique(rec << np.uint64(32) | (sh.hashes >> np.uint64(32)))
+    packed = sorted_unique(rec << np.uint64(32) | (sh.hashes >> np.uint64(32)))
     counts = np.bincount((packed >> np.uint64(32)).astype(np.int64), minlength=n)
     return keys, (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32), counts
 

@@ -47,31 +47,48 @@ def t2s_table() -> dict[int, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """(lut, is_cjk): code point → folded code point, and whether a code point is CJK script.
+def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lut, is_cjk, needs_nfkc) over every code point.
 
-    Folding in the table: lower case (one-to-one `str.lower`; `casefold` costs 20 ns a character
-    and only adds multi-character folds like ß → ss), punctuation/symbols/controls → space, and
-    traditional → simplified.
+    lut folds one code point to one: NFKC where that gives one character (full-width ＡＢＣ,
+    half-width katakana, compatibility ideographs), then punctuation/symbols/controls → space, lower
+    case (one-to-one `str.lower`; `casefold` costs 20 ns a character and only adds ß → ss and the
+    like), then traditional → simplified. `needs_nfkc` marks code points whose NFKC form is not one
+    character (ligatures, ①, combining marks that compose): records holding one are normalised by
+    `unicodedata` first. NFKC over a whole batch costs ~30 ns a character on Chinese text (its
+    full-width punctuation fails the quick check), about as much as everything else together.
     """
-    lut = np.arange(sys.maxunicode + 1, dtype=np.uint32)
-    for cp in range(sys.maxunicode + 1):
+    size = sys.maxunicode + 1
+    lut = np.arange(size, dtype=np.uint32)
+    needs = np.zeros(size, dtype=bool)
+    t2s = t2s_table()
+    for cp in range(size):
         ch = chr(cp)
         cat = unicodedata.category(ch)
-        # P* punctuation, S* symbols, Z* separators, Cc/Cf/Cs/Co controls and the like -> space.
-        if cat[0] in "PSZ" or cat in ("Cc", "Cf", "Cs", "Co"):
+        if cat in ("Cn", "Co", "Cs"):
+            if cat != "Cn":
+                lut[cp] = SPACE
+            continue
+        if cat[0] == "M":
+            needs[cp] = True
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) != 1:
+            needs[cp] = True
+            continue
+        cat = unicodedata.category(folded)
+        # P* punctuation, S* symbols, Z* separators, Cc/Cf controls and the like -> space.
+        if cat[0] in "PSZ" or cat in ("Cc", "Cf"):
             lut[cp] = SPACE
-        elif cat == "Lu" or cat == "Lt":
-            low = ch.lower()
-            if len(low) == 1:
-                lut[cp] = ord(low)
-    for trad, simp in t2s_table().items():
-        lut[trad] = ord(simp)
+            continue
+        low = folded.lower()
+        folded = low if len(low) == 1 else folded
+        lut[cp] = ord(t2s.get(ord(folded), folded))
     lut[SEP_CP] = SEP_CP
-    is_cjk = np.zeros(sys.maxunicode + 1, dtype=bool)
+    needs[SEP_CP] = False
+    is_cjk = np.zeros(size, dtype=bool)
     for lo, hi in CJK_RANGES:
         is_cjk[lo:hi + 1] = True
-    return lut, is_cjk
+    return lut, is_cjk, needs
 
 
 # Scripts written without spaces between words: Han, kana. (Hangul uses spaces: words.)
@@ -90,10 +107,16 @@ def cjk_mask(cps: np.ndarray) -> np.ndarray:
 def normalize_codepoints(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The normalised batch as uint32 code points, and `bounds` (len(texts)+1): record i is
     cps[bounds[i]:bounds[i+1]] (the separators between records are not part of any record)."""
-    joined = SEP.join(t.replace(SEP, " ") if SEP in t else t for t in texts)
-    joined = unicodedata.normalize("NFKC", joined)
-    lut = _tables()[0]
-    cps = lut[np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)]
+    texts = [t.replace(SEP, " ") if SEP in t else t for t in texts]
+    lut, _, needs = _tables()
+    raw = np.frombuffer(SEP.join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    odd = np.flatnonzero(needs[raw])
+    if odd.size:  # the few records the table cannot fold alone: full NFKC first
+        seps = np.flatnonzero(raw == SEP_CP)
+        for i in np.unique(np.searchsorted(seps, odd)).tolist():
+            texts[i] = unicodedata.normalize("NFKC", texts[i])
+        raw = np.frombuffer(SEP.join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = lut[raw]
     # Runs of spaces -> their first space.
     space = cps == SPACE
     drop = space.copy()
