@@ -20,6 +20,7 @@ COMMANDS = (
     "models",
     "chat",
     "data",
+    "inspect",
 )
 
 DESCRIPTION = """\
