@@ -54,6 +54,8 @@ class MethodConfig(Section):
     trainable_modules: list[str] = Field(default_factory=list, description=(
         "Freeze: extra parameter name fragments to train (e.g. lm_head, norm)."))
     target_r: int = Field(4, gt=0, description="AdaLoRA: average rank after pruning.")
+    prefix_projection: bool = Field(False, description=(
+        "Prefix tuning: learn the prefix through a two-layer MLP (the paper's reparameterisation) instead of directly."))
 
 
 class TrainConfig(Section):
@@ -70,12 +72,20 @@ class TrainConfig(Section):
         "auto", description="Autocast precision: auto (bf16 on a GPU that has it, else fp32).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     packing: bool = Field(False, description="Pack several samples per row; attention never crosses samples.")
+    packing_attention: Literal["auto", "block_mask", "position_ids"] = Field("auto", description=(
+        "How packed rows keep samples apart: block_mask (a block-diagonal 4D mask; sdpa/eager, any device),\n"
+        "position_ids (per-sample positions only; the kernel cuts at each restart: flash_attention_2 varlen,\n"
+        "flex_attention, or sdpa through transformers' packed-sequence detection), auto (position_ids for\n"
+        "flash_attention_2/flex_attention, else block_mask)."))
     group_by_length: bool = Field(True, description="Batch samples of similar length to waste less padding.")
     neftune_alpha: float | None = Field(None, description="NEFTune noise on embeddings (e.g. 5); null = off.")
     eval_every: int = Field(0, ge=0, description="Evaluate on the validation split every N steps (0 = at the end only).")
     save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0 = only at the end).")
     keep_checkpoints: int = Field(2, gt=0, description="Checkpoints to keep.")
     log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
+    distributed: Literal["ddp", "fsdp"] = Field("ddp", description=(
+        "Under torchrun: ddp (a full copy per process) or fsdp (FSDP2: parameters, gradients and optimizer\n"
+        "states sharded across processes). Ignored in a single process."))
 
 
 class RunConfig(Section):

@@ -1,0 +1,265 @@
+"""Every fine-tuning method, end to end on the tiny Llama: loss falls, outputs reload in plain PEFT /
+transformers with identical logits, prompt-learning adapters change generation, errors come early."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from tunesmith.errors import ConfigError
+from tunesmith.model import methods
+from tunesmith.run_config import MethodConfig, RunConfig
+from tunesmith.text.batching import IGNORE_INDEX, Sample
+
+ADAPTERS = ["lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"]
+ALL = ["full", "freeze"] + ADAPTERS
+# Learning rates that move each method visibly in 20 steps on a random 2-layer model.
+LR = {"full": 3e-2, "freeze": 3e-2, "lora": 3e-2, "qlora": 3e-2, "dora": 3e-2, "adalora": 1e-1,
+      "ia3": 1e-1, "prefix": 1e-1, "prompt": 1e-1, "ptuning": 1e-1}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
+    yield
+    torch.set_num_threads(threads)
+
+
+def one_batch(n: int = 4, seed: int = 0) -> list[Sample]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        length = rng.randint(8, 16)
+        ids = [1] + [rng.randint(3, 599) for _ in range(length)] + [2]
+        prompt = rng.randint(2, length // 2)
+        out.append(Sample(ids, [IGNORE_INDEX] * prompt + ids[prompt:]))
+    return out
+
+
+def run_config(model_dir, out, method: str, **train) -> RunConfig:
+    return RunConfig.model_validate({
+        "model": {"path": str(model_dir)},
+        "method": {"name": method, "r": 8, "dropout": 0.0, "num_virtual_tokens": 8, "target_r": 4},
+        "train": {"max_steps": 20, "micro_batch_size": 4, "lr": LR[method], "warmup_ratio": 0,
+                  "scheduler": "constant", **train},
+        "output_dir": str(out)})
+
+
+@pytest.fixture(scope="module", params=ALL)
+def trained(request, tiny_model_dir, tmp_path_factory):
+    """Each method overfits one batch once; the tests below look at the result."""
+    from tunesmith.train.loop import train
+
+    torch.set_num_threads(1)
+    method = request.param
+    out = tmp_path_factory.mktemp(f"run-{method}")
+    result = train(run_config(tiny_model_dir, out, method), samples=one_batch(), progress=False)
+    return method, result
+
+
+def test_loss_falls_when_overfitting_one_batch(trained):
+    method, result = trained
+    assert len(result.losses) == 20
+    assert result.losses[-1] < result.losses[0] - 0.05, result.losses
+    trainable, total = result.trainable
+    assert 0 < trainable <= total
+    if method not in ("full",):
+        assert trainable < total
+
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.float()
+
+
+def test_outputs_reload_in_plain_peft_or_transformers_with_identical_logits(trained, tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    method, result = trained
+    ids = torch.tensor([one_batch(1, seed=9)[0].input_ids])
+    expected = _logits(result.model.eval(), ids)
+    if method in ("full", "freeze"):
+        reloaded = AutoModelForCausalLM.from_pretrained(result.run_dir / "model")
+        assert not (result.run_dir / "adapter").exists()
+    else:
+        from peft import PeftModel
+
+        base_kwargs = {}
+        if method == "qlora":
+            from transformers import BitsAndBytesConfig
+
+            base_kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.float32)
+        base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, **base_kwargs)
+        reloaded = PeftModel.from_pretrained(base, result.run_dir / "adapter")
+        assert (result.run_dir / "tokenizer" / "tokenizer_config.json").is_file()
+    torch.testing.assert_close(_logits(reloaded.eval(), ids), expected, rtol=0, atol=1e-5)
+    # the trained model really differs from the base model (so the comparison above means something)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    assert (_logits(base, ids) - expected[:, -ids.shape[1]:]).abs().max() > 1e-3
+
+
+def test_load_trained_returns_the_model_as_trained(trained):
+    from tunesmith.train.run_folder import load_trained
+
+    method, result = trained
+    model, tokenizer, cfg = load_trained(result.run_dir, device="cpu")
+    assert cfg.method.name == method and not model.training
+    ids = torch.tensor([one_batch(1, seed=9)[0].input_ids])
+    torch.testing.assert_close(_logits(model, ids), _logits(result.model.eval(), ids), rtol=0, atol=1e-5)
+    assert tokenizer.pad_token_id is not None
+
+
+def _greedy_by_forward(model, ids, steps):
+    for _ in range(steps):
+        nxt = _logits(model, ids)[:, -1].argmax(-1, keepdim=True)
+        ids = torch.cat([ids, nxt], dim=1)
+    return ids
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt", "ptuning"])
+def test_prompt_learning_adapters_change_generation(method, tiny_model_dir, tmp_path):
+    """peft 0.21 + transformers 5 generate() ignores a prefix (and repeats virtual tokens): the fix must
+    make generate() follow the forward pass, which uses the adapter."""
+    from tunesmith.train.loop import train
+    from tunesmith.train.run_folder import load_trained
+    from transformers import AutoModelForCausalLM
+
+    train(run_config(tiny_model_dir, tmp_path, method, max_steps=2), samples=one_batch(), progress=False)
+    model, _, _ = load_trained(tmp_path, device="cpu")
+    with torch.no_grad():  # make the adapter's effect large, so "changes the output" cannot pass by luck
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn_like(p) * 3)
+    prompts = torch.tensor([[1, 50, 60, 70, 80], [1, 90, 91, 92, 93]])
+    kwargs = dict(attention_mask=torch.ones_like(prompts), max_new_tokens=8, do_sample=False,
+                  pad_token_id=0, eos_token_id=None)
+    tuned = model.generate(input_ids=prompts, **kwargs)
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval().generate(input_ids=prompts, **kwargs)
+    assert torch.equal(tuned, _greedy_by_forward(model, prompts, 8))
+    assert not torch.equal(tuned, base)
+
+
+def test_adalora_allocates_ranks_during_training(tiny_model_dir, tmp_path, monkeypatch):
+    from peft.tuners.adalora import AdaLoraModel
+
+    from tunesmith.train.loop import train
+
+    calls = []
+    original = AdaLoraModel.update_and_allocate
+    monkeypatch.setattr(AdaLoraModel, "update_and_allocate",
+                        lambda self, step: (calls.append(step), original(self, step))[1])
+    train(run_config(tiny_model_dir, tmp_path, "adalora", max_steps=10), samples=one_batch(), progress=False)
+    assert calls == list(range(10))
+    saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert saved["rank_pattern"], "AdaLoRA finished without a rank pattern: its budget step never ran"
+    kept = sum(sum(mask) for mask in saved["rank_pattern"].values())
+    assert kept < 8 * len(saved["rank_pattern"])  # ranks were pruned from the initial r=8
+
+
+def test_unknown_target_module_is_one_error_before_any_work(tiny_model_dir, tmp_path):
+    from tunesmith.train.loop import train
+
+    cfg = run_config(tiny_model_dir, tmp_path, "lora")
+    cfg.method.target_modules = ["q_proj", "qkv_proj"]
+    with pytest.raises(ConfigError, match="qkv_proj") as err:
+        train(cfg, samples=one_batch(), progress=False)
+    assert "q_proj" in err.value.hint and not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_resolve_targets_and_did_you_mean(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert methods.resolve_targets(model, "all-linear") == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    with pytest.raises(ConfigError, match="did you mean 'v_proj'"):
+        methods.resolve_targets(model, ["v_prj"])
+
+
+def test_freeze_trains_only_the_chosen_layers(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    methods.apply(model, MethodConfig(name="freeze", trainable_layers=[-1], trainable_modules=["lm_head"]))
+    trained_names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained_names and all(n.startswith(("model.layers.1.", "lm_head")) for n in trained_names)
+    with pytest.raises(ConfigError, match="layer 5 does not exist"):
+        methods.apply(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                      MethodConfig(name="freeze", trainable_layers=[5]))
+
+
+def test_lora_config_maps_every_key(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    cfg = MethodConfig(name="lora", r=4, alpha=32, dropout=0.1, target_modules=["q_proj", "v_proj"], rslora=True)
+    peft_model = methods.apply(model, cfg)
+    pc = peft_model.peft_config["default"]
+    assert (pc.r, pc.lora_alpha, pc.lora_dropout, set(pc.target_modules), pc.use_rslora) == \
+        (4, 32, 0.1, {"q_proj", "v_proj"}, True)
+    trainable, total = methods.count_parameters(peft_model)
+    assert trainable == 2 * 2 * 4 * (64 + 64) - 2 * 4 * (64 - 32)  # q: 64->64, v: 64->32 (2 kv heads of 16)
+    assert "trainable parameters" in methods.describe(peft_model, "lora")
+
+
+def test_qlora_gradients_match_the_dequantized_model(tiny_model_dir):
+    """bitsandbytes warns that 4-bit backward may be wrong off CUDA: verify it against dequantized fp32."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = AutoModelForCausalLM.from_pretrained(tiny_model_dir, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32))
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        for name, module in quant.named_modules():
+            if isinstance(module, bnb.nn.Linear4bit):
+                weight = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state)
+                plain.get_submodule(name).weight.copy_(weight)
+    quant = prepare_model_for_kbit_training(quant, use_gradient_checkpointing=False)
+    grads = []
+    for model in (quant, plain):
+        torch.manual_seed(0)
+        config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear",
+                            init_lora_weights=False, task_type="CAUSAL_LM")
+        peft_model = get_peft_model(model, config)
+        ids = torch.randint(3, 600, (2, 12), generator=torch.Generator().manual_seed(1))
+        peft_model(input_ids=ids, labels=ids).loss.backward()
+        grads.append({n: p.grad for n, p in peft_model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and len(grads[0]) == 2 * 7 * 2  # layers x modules x (A, B)
+    for name in grads[1]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6)
+    methods.check_4bit_backward(quant)  # the run-time check agrees
+
+
+def test_qlora_check_refuses_wrong_4bit_gradients(tiny_model_dir, monkeypatch):
+    bnb = pytest.importorskip("bitsandbytes")
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    quant = AutoModelForCausalLM.from_pretrained(tiny_model_dir, quantization_config=BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32))
+    real = bnb.matmul_4bit
+
+    class WrongBackward(torch.autograd.Function):  # right forward, gradient off by 50%
+        @staticmethod
+        def forward(ctx, y):
+            return y.view_as(y)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 1.5
+
+    monkeypatch.setattr(bnb, "matmul_4bit", lambda *a, **k: WrongBackward.apply(real(*a, **k)))
+    with pytest.raises(ConfigError, match="4-bit backward"):
+        methods.check_4bit_backward(quant)
+
+
+def test_unknown_method_name():
+    with pytest.raises(ConfigError, match="did you mean 'lora'"):
+        methods.get("lorra")
