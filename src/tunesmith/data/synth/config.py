@@ -19,6 +19,9 @@ class BackendConfig(Section):
         "openai: the environment variable holding the API key (unset = no key, as local servers need none)."))
     path: str | None = Field(None, description="local: a model folder, embedded name (smollm2), .gguf file or run folder.")
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="local: weights dtype.")
+    template: str | None = Field(None, description=(
+        "local: chat template (auto, alpaca, llama2, llama2-zh, chatml); null = a run folder's own, else the\n"
+        "tokenizer's chat template, else alpaca (base models)."))
     temperature: float = Field(0.7, ge=0, description="Sampling temperature (0 = greedy).")
     max_tokens: int = Field(512, gt=0, description="Longest reply, in tokens.")
     concurrency: int = Field(4, gt=0, description="openai: requests in flight at once (local: always 1).")

@@ -1,10 +1,10 @@
 """The local backend: a model folder, an embedded model or a run folder, through tunesmith's own
-generation (`tunesmith.infer.generate.stream`), so no server is needed.
+generation (`tunesmith.infer`), so no server is needed.
 
-A run folder (written by `tunesmith train`: config.yaml plus model/ or adapter/) is loaded as it was
-trained: a full model from model/, or the base model named in config.yaml with adapter/ on top.
-Prompts go through the tokenizer's chat template; a tokenizer without one (a base model) gets the
-plain text of the messages, which is what a base model continues best.
+The model is opened as chat and serve open it (`open_target`): a run folder with the template it was
+trained with, a plain model with its own chat template. A plain model without one (a base model)
+gets the alpaca template unless `backend.template` names another: a base model continues an
+"### Instruction: ... ### Response:" prompt far better than bare text.
 """
 
 from __future__ import annotations
@@ -15,89 +15,77 @@ from pathlib import Path
 
 from tunesmith.data.synth.cache import Completion
 from tunesmith.data.synth.usage import Usage
-from tunesmith.errors import ModelLoadError
+from tunesmith.errors import TunesmithError
 
 
 class LocalBackend:
     def __init__(self, path: str, usage: Usage, temperature: float = 0.7, max_tokens: int = 512,
-                 dtype: str = "auto"):
+                 dtype: str = "auto", template: str | None = None):
         from tunesmith.infer.generate import Sampling
+        from tunesmith.infer.target import open_target
 
-        self.path = path
         self.usage = usage
-        self.model, self.tokenizer, self.model_id = load_for_generation(path, dtype)
-        self.model.eval()
+        self.target = open_target(path, template=template or _default_template(path),
+                                  dtype=None if dtype == "auto" else dtype)
+        self.tokenizer = self.target.tokenizer
+        self.model_id = f"{_fingerprint(path)}:{self.target.template.name}"
         self.sampling = Sampling(max_new_tokens=max_tokens, temperature=temperature)
         self.settings = {"temperature": temperature, "max_tokens": max_tokens}
         # One generation at a time: a second one on the same CPU or GPU only slows both down.
         self._lock = threading.Lock()
 
     def complete(self, messages: list[dict]) -> Completion:
-        from tunesmith.infer.generate import stream
+        from tunesmith.infer.generate import Generation, PromptTooLong, fit
+        from tunesmith.infer.target import messages_to_example
 
-        ids = prompt_ids(self.tokenizer, messages)
+        ids = self.target.prompt_ids(messages_to_example(messages))
+        try:
+            sampling = fit(len(ids), self.sampling, self.target.context)
+        except PromptTooLong as e:
+            raise TunesmithError(f"a synth prompt is {e.prompt_tokens} tokens, more than the local model's "
+                                 f"context of {e.context}", "lower split.max_tokens") from None
         with self._lock:
             self.usage.add(requests=1)
-            text = "".join(stream(self.model, self.tokenizer, ids, self.sampling))
-        produced = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
-        self.usage.add(prompt_tokens=len(ids), completion_tokens=produced)
-        return Completion(text, len(ids), produced)
+            generation = Generation(self.target.model, self.tokenizer, ids, sampling, self.target.stop_ids)
+            text = "".join(generation)
+        done = generation.completion
+        self.usage.add(prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
+        return Completion(text, done.prompt_tokens, done.completion_tokens)
 
     def close(self) -> None:
         pass
 
 
-def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    if getattr(tokenizer, "chat_template", None):
-        out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-        return list(out["input_ids"])
-    text = "\n\n".join(m["content"] for m in messages) + "\n\n"
-    return list(tokenizer(text)["input_ids"])
+def _default_template(path: str) -> str | None:
+    """None (the run's own, or the tokenizer's chat template) unless a plain model has no chat template."""
+    from tunesmith.infer.target import is_run_dir
 
-
-def load_for_generation(path: str, dtype: str = "auto"):
-    """(model, tokenizer, model id for the cache) for a model folder, embedded name, .gguf or run folder."""
+    if is_run_dir(path):
+        return None
     from tunesmith.config import ModelConfig, validate
-    from tunesmith.model.load import load, resolve
+    from tunesmith.model.load import load_tokenizer
 
-    folder = Path(path).expanduser()
-    if (folder / "config.yaml").is_file() and ((folder / "model").is_dir() or (folder / "adapter").is_dir()):
-        return _load_run(folder, dtype)
-    cfg = validate(ModelConfig, {"path": path, "dtype": dtype}, "backend.path")
-    source = resolve(cfg)
-    model, tokenizer = load(cfg)
-    where = Path(source.location) / source.gguf_file if source.gguf_file else Path(source.location)
-    return model, tokenizer, _model_id(where) if where.exists() else f"hub:{source.location}"
+    tokenizer = load_tokenizer(validate(ModelConfig, {"path": path}, "backend.path"))
+    return None if getattr(tokenizer, "chat_template", None) else "alpaca"
 
 
-def _load_run(folder: Path, dtype: str):
-    from tunesmith.config import ModelConfig, load as load_config, validate
-    from tunesmith.model.load import load
-    from tunesmith.run_config import RunConfig
+def _fingerprint(path: str) -> str:
+    """Where the weights are plus a stamp of their files: retraining into the same folder must not
+    reuse answers the old weights gave."""
+    from tunesmith.config import ModelConfig, validate
+    from tunesmith.infer.target import is_run_dir
+    from tunesmith.model.load import resolve
 
-    run = load_config(RunConfig, folder / "config.yaml")
-    if (folder / "model").is_dir():
-        cfg = validate(ModelConfig, {**run.model.model_dump(), "path": str(folder / "model"), "dtype": dtype},
-                       f"{folder}/config.yaml")
-        model, tokenizer = load(cfg)
-        return model, tokenizer, _model_id(folder / "model")
-    from peft import PeftModel
-
-    cfg = validate(ModelConfig, {**run.model.model_dump(), "dtype": dtype}, f"{folder}/config.yaml")
-    base, tokenizer = load(cfg)
-    try:
-        model = PeftModel.from_pretrained(base, str(folder / "adapter"))
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"cannot load the adapter in {folder / 'adapter'}: {e}",
-                             "is this the run folder `tunesmith train` wrote?") from None
-    return model, tokenizer, _model_id(folder / "adapter")
-
-
-def _model_id(location: Path) -> str:
-    """Path plus a fingerprint of the weight files: retraining into the same folder must not reuse
-    answers the old weights gave."""
+    if is_run_dir(path):
+        location = Path(path).expanduser()
+    else:
+        source = resolve(validate(ModelConfig, {"path": path}, "backend.path"))
+        if source.kind == "hub":
+            return f"hub:{source.location}"
+        location = Path(source.location) / source.gguf_file if source.gguf_file else Path(source.location)
     location = location.resolve()
     files = [location] if location.is_file() else sorted(
         f for f in location.rglob("*") if f.suffix in (".safetensors", ".bin", ".gguf", ".pt"))
-    stamp = hashlib.sha1("|".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files).encode())
+    stamp = hashlib.sha1("|".join(f"{f.relative_to(location.parent)}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+                                  for f in files).encode())
     return f"local:{location}#{stamp.hexdigest()[:12]}"

@@ -93,7 +93,8 @@ def make_backend(cfg: SynthConfig, usage: Usage):
     if b.kind == "local":
         from tunesmith.data.synth.local import LocalBackend
 
-        return LocalBackend(b.path, usage, temperature=b.temperature, max_tokens=b.max_tokens, dtype=b.dtype)
+        return LocalBackend(b.path, usage, temperature=b.temperature, max_tokens=b.max_tokens, dtype=b.dtype,
+                            template=b.template)
     return OpenAIClient(b.base_url, b.model, usage, api_key=api_key_from(b.api_key_env), temperature=b.temperature,
                         max_tokens=b.max_tokens, timeout=b.timeout, max_retries=b.max_retries, backoff=b.backoff,
                         max_backoff=b.max_backoff, concurrency=b.concurrency)
