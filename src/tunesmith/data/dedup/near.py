@@ -63,6 +63,16 @@ class NearDuplicates:
         return optimal_bands(self.threshold, self.num_perm, fp_weight=0.2, fn_weight=0.8)
 
     def find(self, texts: Sequence[str], progress: bool = False) -> NearResult:
+        pairs, sims, sets, candidates = self.pairs(texts, progress)
+        good = pairs[sims >= self.threshold]
+        uf = UnionFind(len(texts))
+        uf.union_pairs(good)
+        return NearResult(uf.groups(), candidates=candidates, verified=len(good), sets=sets)
+
+    def pairs(self, texts: Sequence[str], progress: bool = False, keep=None
+              ) -> tuple[np.ndarray, np.ndarray, "ShingleSets", int]:
+        """Every LSH candidate pair (i < j) with its exact Jaccard similarity, the shingle sets, and
+        the number of candidates. `keep(pairs) -> bool mask` drops pairs before the Jaccard check."""
         n = len(texts)
         bands, rows = self.band_layout()
         batches = [list(texts[i:i + self.batch_size]) for i in range(0, n, self.batch_size)]
@@ -72,16 +82,15 @@ class NearDuplicates:
         values = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint32)
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum(counts, out=offsets[1:])
-        sets = ShingleSets(values, offsets)
 
         live = np.flatnonzero(counts > 0)                # records without shingles never match
         pairs = unique_pairs(np.concatenate(
             [bucket_pairs(keys[live, b], live) for b in range(bands)] or [np.zeros((0, 2), np.int64)]))
-        sim = jaccard_pairs(values, offsets, pairs)
-        good = pairs[sim >= self.threshold]
-        uf = UnionFind(n)
-        uf.union_pairs(good)
-        return NearResult(uf.groups(), candidates=len(pairs), verified=len(good), sets=sets)
+        candidates = len(pairs)
+        if keep is not None and len(pairs):
+            pairs = pairs[keep(pairs)]
+        sims = jaccard_pairs(values, offsets, pairs)
+        return pairs, sims, ShingleSets(values, offsets), candidates
 
     def _map(self, batches, bands, rows, progress):
         args = [(b, self.word_n, self.char_n, self.num_perm, self.seed, self.backend, bands, rows) for b in batches]

@@ -1,0 +1,77 @@
+"""Contamination: training records that (near-)duplicate eval records are found, reported, removed."""
+
+from __future__ import annotations
+
+import json
+
+from tunesmith.cli import main
+from tunesmith.data.contamination import find_contamination
+from tunesmith.data.dedup.synthetic import Planter
+from tunesmith.data.example import Example
+
+
+def test_planted_contamination_precision_recall():
+    planter = Planter(seed=21)
+    bench = [Example.single(planter.latin(160) if i % 2 else planter.chinese(60), "", id=f"q{i}") for i in range(200)]
+    train, truth = [], set()
+    for i in range(1500):
+        if i % 10 == 0:
+            q = bench[(i // 10) % len(bench)].instruction
+            kind = (i // 10) % 3
+            text = q if kind == 0 else planter.reformat(q) if kind == 1 else planter.edit(q, 1)
+            truth.add(i)
+        else:
+            text = planter.latin(160) if i % 2 else planter.chinese(60)
+        train.append(Example.single(text, "an answer", id=f"t{i}"))
+    # Training records that resemble each other but no eval record must not count.
+    train.append(Example.single(train[1].instruction, "copy", id="twin-of-t1"))
+    report = find_contamination(train, {"bench.jsonl": bench}, threshold=0.7)
+    found = report.contaminated()
+    precision = len(found & truth) / max(1, len(found))
+    recall = len(found & truth) / len(truth)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+    assert report.per_eval_file() == {"bench.jsonl": len(found)}
+    hit = next(h for h in report.hits if h.train_index == 0)
+    assert hit.method == "exact" and hit.eval_id == "q0" and hit.similarity == 1.0
+
+
+def test_exact_method_ignores_near_matches():
+    bench = [Example.single("Explain the theory of relativity in simple words for a child of ten", "", id="b")]
+    train = [Example.single("explain the theory of relativity, in simple words, for a child of ten!", "x", id="t0"),
+             Example.single("Explain the theory of relativity in simple terms for a child of ten", "x", id="t1")]
+    assert [h.train_id for h in find_contamination(train, {"b": bench}, method="exact").hits] == ["t0"]
+    near = find_contamination(train, {"b": bench}, method="near", threshold=0.5)  # one word of 13: J 8/14
+    assert [(h.train_id, h.method) for h in near.hits] == [("t0", "exact"), ("t1", "near")]
+
+
+def test_cli_reports_and_removes(tmp_path, capsys):
+    train = tmp_path / "train.jsonl"
+    rows = [{"instruction": "What is the capital of France?", "input": "", "output": "Paris."},
+            {"instruction": "Write a haiku about autumn leaves falling slowly", "input": "", "output": "..."},
+            {"instruction": "WHAT IS THE CAPITAL OF FRANCE", "input": "", "output": "It is Paris."}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"instruction": "What is the capital of France?"}) + "\n")
+    out = tmp_path / "clean" / "train.jsonl"
+    rc = main(["data", "contamination", str(train), str(bench), "--remove", "--out", str(out),
+               "--report", str(tmp_path / "hits.json")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "2 contaminated" in printed
+    kept = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["instruction"] for r in kept] == ["Write a haiku about autumn leaves falling slowly"]
+    removed = [json.loads(line) for line in (out.parent / "train.contaminated.jsonl").read_text().splitlines()]
+    assert [r["eval_file"] for r in removed] == [str(bench)] * 2
+    unreadable = (out.parent / "train.unreadable.jsonl").read_text()
+    assert "{broken" in unreadable
+    hits = json.loads((tmp_path / "hits.json").read_text())
+    assert hits["contaminated"] == 2 and len(hits["hits"]) == 2
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    train = tmp_path / "t.jsonl"
+    train.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    assert main(["data", "contamination", str(train), str(train), "--remove"]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["data", "contamination", str(train), str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["data", "contamination", str(train), str(train), "--fields", "question"]) == 2
