@@ -14,6 +14,7 @@ DATA_COMMANDS: tuple[str, ...] = (
     "convert",
     "synth",
     "prepare",
+    "contamination",
 )
 
 EPILOG = """\
