@@ -58,16 +58,21 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     resume_from = check_before_loading(cfg, d, run, resume, overwrite)
     torch.manual_seed(cfg.seed)
 
-    # -- 2. model, tokenizer, data ---------------------------------------------------------------
-    model, tokenizer = model_load.load(cfg.model, device=d.device)
+    # -- 2. tokenizer and data first (template and length errors come before the model loads) ---
+    source = model_load.resolve(cfg.model)
+    tokenizer = model_load.load_tokenizer(cfg.model, source)
     if samples is None:
         from tunesmith.train import data as train_data
 
         data = train_data.build(cfg, tokenizer)
         samples, val_samples, data_files, data_stats = data.train, data.val, data.files, data.stats
+        if d.main:
+            print(f"data: {len(samples)} training samples ({data_stats['train_tokens']:,} tokens, "
+                  f"{data_stats['trained_tokens']:,} trained), {len(val_samples)} validation samples", flush=True)
     else:
         data_files, data_stats = [], {"train_samples": len(samples)}
     val_samples = val_samples or []
+    model = model_load.load_model(cfg.model, source, device=d.device)
     tc = cfg.train
     batcher = Batcher(samples, tc.micro_batch_size, tokenizer.pad_token_id, packing=tc.packing,
                       max_seq_len=cfg.template.max_seq_len, group_by_length=tc.group_by_length,
@@ -78,8 +83,7 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     if tc.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
-    tokenizer_path = str(model_load.resolve(cfg.model).location)
-    model = methods.apply(model, cfg.method, methods.MethodContext(total_steps=total, tokenizer_path=tokenizer_path))
+    model = methods.apply(model, cfg.method, methods.MethodContext(total_steps=total, tokenizer_path=source.location))
     check_after_loading(cfg, model, d)
     trainable = methods.count_parameters(model)
     if d.main:
