@@ -64,6 +64,21 @@ def test_local_model_folder(tmp_path, tiny_model_dir, tiny_tokenizer):
     assert _report(out)["usage"]["requests"] == report["passages"]
 
 
+def test_local_run_folder_uses_the_template_it_was_trained_with(tmp_path, tiny_model_dir):
+    from run_factory import make_run
+
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)
+    out = tmp_path / "qa.jsonl"
+    assert main(["data", "synth", DOCS[1], "--out", str(out), "--local", str(run), "--no-cache", *QUICK]) == 0
+    report = _report(out)
+    assert report["usage"]["requests"] == report["passages"] >= 2 and report["usage"]["cache_hits"] == 0
+    rows = [json.loads(x) for x in out.with_name("qa.rejects.jsonl").read_text().splitlines()]
+    rows += [{"record": {"meta": {"synth": json.loads(x)["synth"]}}} for x in out.read_text().splitlines()]
+    models = {r["record"]["meta"]["synth"]["model"] for r in rows}
+    assert models == {next(iter(models))} and next(iter(models)).startswith(f"local:{run.resolve()}#")
+    assert next(iter(models)).endswith(":llama2-zh")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
