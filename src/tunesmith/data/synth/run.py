@@ -64,6 +64,8 @@ class _Outcome:
 
 def synthesize(docs: list[str | Path], out: str | Path, cfg: SynthConfig, progress: bool = True) -> SynthResult:
     out = Path(out)
+    # Settings a user can get wrong are checked before any model is loaded or endpoint asked.
+    prompts = Prompts(cfg.prompts.language, cfg.prompts.question, cfg.prompts.answer, cfg.prompts.system)
     result = SynthResult(out, out.with_name(f"{out.stem}.rejects.jsonl"), out.with_name(f"{out.stem}.synth.json"))
     documents = list(read_documents(docs, cfg.text_field, cfg.strict, result.read))
     result.documents = len(documents)
@@ -78,7 +80,7 @@ def synthesize(docs: list[str | Path], out: str | Path, cfg: SynthConfig, progre
                             "check the inputs, or lower split.min_tokens")
         cache = open_cache(cfg.cache)
         try:
-            outcomes = _run(jobs, CachedBackend(backend, cache, result.usage), cfg, result, progress)
+            outcomes = _run(jobs, CachedBackend(backend, cache, result.usage), cfg, prompts, result, progress)
         finally:
             if cache is not None:
                 cache.close()
@@ -125,13 +127,12 @@ def open_cache(setting: str | None) -> Cache | None:
     return Cache(setting)
 
 
-def _run(jobs: list[tuple[Document, Passage]], llm: CachedBackend, cfg: SynthConfig, result: SynthResult,
-         progress: bool) -> list[_Outcome | None]:
+def _run(jobs: list[tuple[Document, Passage]], llm: CachedBackend, cfg: SynthConfig, prompts: Prompts,
+         result: SynthResult, progress: bool) -> list[_Outcome | None]:
     """Ask for every passage with `concurrency` daemon workers (so a Ctrl-C or a fatal error never
     waits on a hung request), collecting outcomes in passage order."""
     from tqdm import tqdm
 
-    prompts = Prompts(cfg.prompts.language, cfg.prompts.question, cfg.prompts.answer, cfg.prompts.system)
     checks = (QuestionCheck(cfg.max_question_chars), AnswerCheck())
     check_lock = threading.Lock()
     todo: queue.Queue = queue.Queue()
