@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.example import Example
 from tunesmith.data.pipeline import PrepareResult, plan, prepare
 from tunesmith.data.pipeline_config import PrepareConfig, load_config
 from tunesmith.data.steps import STEPS, Drop, SetStep, Step

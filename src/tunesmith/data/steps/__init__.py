@@ -37,6 +37,9 @@ def register(cls: type) -> type:
     return cls
 
 
+import tunesmith.data.dedup.steps  # noqa: E402,F401  registers dedup_exact, dedup_near, dedup_semantic
+
+
 def build(options: StepOptions) -> Step | SetStep:
     """The step object for validated options (see `tunesmith.data.pipeline_config.step_options`)."""
     return STEPS[options.step](options)

@@ -30,6 +30,34 @@ class StepOptions(Section):
         "Texts the step reads or changes: system, instruction, input, output, or all (every turn)."))
 
 
+def read_texts(example: Example, fields) -> list[str]:
+    """`example.texts(fields)` as a list; the common `all` is walked directly (steps call this on every
+    record, and the general field lookup costs more than some steps themselves)."""
+    if "all" in fields:
+        out = [example.system] if example.system else []
+        for turn in example.turns:
+            if turn.content:
+                out.append(turn.content)
+            if turn.input:
+                out.append(turn.input)
+        return out
+    return list(example.texts(fields))
+
+
+def map_texts(example: Example, fn, fields) -> Example:
+    """`example.map_text(fn, fields)`, with the same direct walk for `all`."""
+    if "all" not in fields:
+        return example.map_text(fn, fields)
+    if example.system:
+        example.system = fn(example.system)
+    for turn in example.turns:
+        if turn.content:
+            turn.content = fn(turn.content)
+        if turn.input:
+            turn.input = fn(turn.input)
+    return example
+
+
 @dataclass(frozen=True)
 class Drop:
     """A record leaves the data set: `reason` is a short stable key, `detail` says the specifics."""

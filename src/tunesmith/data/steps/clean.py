@@ -19,7 +19,7 @@ from typing import Literal
 from pydantic import Field
 
 from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
 
 
 class CleanOptions(StepOptions):
@@ -88,7 +88,7 @@ class CleanStep(Step):
 
     def apply(self, example: Example) -> Example | Drop:
         self._changed = False
-        example.map_text(self.clean_text, self._fields)
+        map_texts(example, self.clean_text, self._fields)
         if self._changed:
             self.stats.changed += 1
         return example

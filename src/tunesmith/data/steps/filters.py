@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tunesmith.data.example import Example, FieldName
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
 from tunesmith.data.steps.lexicon import PhraseMatcher, read_lexicon, shipped, shipped_categories
 from tunesmith.errors import ConfigError
 
@@ -40,7 +40,7 @@ class LengthStep(Step):
 
     def apply(self, example: Example) -> Example | Drop:
         o = self.options
-        n = sum(len(t.strip()) for t in example.texts(o.fields))
+        n = sum(len(t.strip()) for t in read_texts(example, o.fields))
         if n < o.min_chars:
             return Drop("too_short", f"{n} characters < {o.min_chars}")
         if o.max_chars is not None and n > o.max_chars:
@@ -55,18 +55,21 @@ class LengthStep(Step):
 # Units: one Han/kana/Hangul character, or one run of Latin letters/digits.
 _UNITS = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_\u3040-\u30ff\u3400-\u4dbf"
                     r"\u4e00-\u9fff\uac00-\ud7af]+")
+_ASCII_UNITS = re.compile(r"[a-z0-9]+")  # the same units for lower-cased ASCII text, several times faster
 _FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 # Letters, digits, spaces, and the punctuation prose uses in either language are not "special".
-_PLAIN = re.compile(r"[\w\s.,;:!?'\"()\-\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f\u2018-\u201d\u2026\u00b7]")
+_SPECIAL = re.compile(r"[^\w\s.,;:!?'\"()\-\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f\u2018-\u201d\u2026\u00b7]")
 _NORMALISE = re.compile(r"[\W_]+")
 
 
-def repeat_ratio(text: str, n: int) -> float:
+def repeat_ratio(text: str, n: int, units: list[str] | None = None) -> float:
     """Share of units that sit inside an n-gram occurring more than once (0 = no repetition)."""
-    units = _UNITS.findall(text.lower())
+    if units is None:
+        low = text.lower()
+        units = _ASCII_UNITS.findall(low) if low.isascii() else _UNITS.findall(low)
     if len(units) < 2 * n:
         return 0.0
-    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+    grams = list(zip(*(units[i:] for i in range(n))))  # C-speed n-grams: this runs on every record
     counts = Counter(grams)
     if len(counts) == len(grams):
         return 0.0
@@ -83,7 +86,7 @@ def special_ratio(text: str) -> float:
         text = _FENCED.sub("", text)
     if not text:
         return 0.0
-    return 1.0 - len(_PLAIN.findall(text)) / len(text)
+    return len(_SPECIAL.findall(text)) / len(text)
 
 
 class QualityOptions(StepOptions):
@@ -109,15 +112,15 @@ class QualityStep(Step):
     def apply(self, example: Example) -> Example | Drop:
         o = self.options
         output = example.output
-        if o.min_output_units and len(_UNITS.findall(output)) < o.min_output_units:
+        if o.min_output_units and len(_UNITS.findall(output, 0, 4 * o.min_output_units + 64)) < o.min_output_units:
             return Drop("empty_output" if not output.strip() else "trivial_output", repr(output[:80]))
         if o.drop_echo and output.strip():
             said = _NORMALISE.sub("", output).lower()
             if said and (said == _NORMALISE.sub("", example.instruction).lower()
                          or said == _NORMALISE.sub("", example.input).lower()):
                 return Drop("output_echoes_input", repr(output[:80]))
-        for text in example.texts(o.fields):
-            ratio = repeat_ratio(text, o.repeat_ngram)
+        for text in read_texts(example, o.fields):
+            ratio = repeat_ratio(text, o.repeat_ngram) if len(text) >= 2 * o.repeat_ngram else 0.0
             if ratio > o.max_repeat_ratio:
                 return Drop("repetitive", f"{ratio:.2f} of units in repeated {o.repeat_ngram}-grams")
             ratio = special_ratio(text)
@@ -172,7 +175,7 @@ class MachineTextStep(Step):
 
     def apply(self, example: Example) -> Example | Drop:
         markers = set()
-        for text in example.texts(self._fields):
+        for text in read_texts(example, self._fields):
             for m in self.matcher.find(text):
                 if m.category == "translationese":
                     markers.add(m.phrase)

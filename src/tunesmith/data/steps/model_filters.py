@@ -13,7 +13,7 @@ from pydantic import Field
 
 from tunesmith.config import ModelConfig
 from tunesmith.data.example import Example, FieldName
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
 
 
 class TokenLengthOptions(StepOptions):
@@ -45,7 +45,7 @@ class TokenLengthStep(Step):
         o = self.options
         texts, owner = [], []
         for i, e in enumerate(examples):
-            for t in e.texts(self._fields):
+            for t in read_texts(e, self._fields):
                 texts.append(t)
                 owner.append(i)
         counts = [0] * len(examples)
@@ -119,7 +119,7 @@ class PerplexityStep(Step):
 
     def apply_batch(self, examples: list[Example]) -> list[Example | Drop]:
         o = self.options
-        texts = ["\n".join(e.texts(self._fields)) for e in examples]
+        texts = ["\n".join(read_texts(e, self._fields)) for e in examples]
         scored = [i for i, t in enumerate(texts) if t.strip()]
         values = dict(zip(scored, self.scores([texts[i] for i in scored]))) if scored else {}
         out: list[Example | Drop] = []

@@ -22,7 +22,7 @@ from typing import Callable, Literal
 from pydantic import Field, field_validator
 
 from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
 
 PII_TYPES = ("id_card", "bank_card", "passport", "medical_record", "qq", "wechat", "mobile", "landline",
              "email", "ipv4", "ipv6")
@@ -141,8 +141,16 @@ def _ipv6_ok(s: str) -> bool:
 
 _DIGIT_RUN = re.compile(r"[0-9]{4}")
 _IPV4_HINT = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]")
-_CONTEXT_HINT = re.compile(r"护照|passport|病历|病案|住院号|门诊号|就诊号|medical record|mrn|qq|扣扣|企鹅号|微信|wechat|weixin"
-                           r"|wx|vx", re.IGNORECASE)
+# Context words of the context-gated types; plain substring tests are several times faster than a regex here.
+_CONTEXT_WORDS_HAN = ("护照", "病历", "病案", "住院号", "门诊号", "就诊号", "扣扣", "企鹅号", "微信")
+_CONTEXT_WORDS_LATIN = ("passport", "medical record", "mrn", "qq", "wechat", "weixin", "wx", "vx")
+
+
+def _has_context(text: str) -> bool:
+    if not text.isascii() and any(w in text for w in _CONTEXT_WORDS_HAN):
+        return True
+    low = text.lower()
+    return any(w in low for w in _CONTEXT_WORDS_LATIN)
 
 
 class PiiFinder:
@@ -158,8 +166,7 @@ class PiiFinder:
         at = "@" in text
         ipv4 = "." in text and _IPV4_HINT.search(text) is not None
         ipv6 = "::" in text or text.count(":") >= 7
-        context = (digits or not text.isascii() or "wx" in text.lower() or "vx" in text.lower()
-                   or "wechat" in text.lower() or "weixin" in text.lower()) and _CONTEXT_HINT.search(text) is not None
+        context = _has_context(text)
         if not (digits or at or ipv4 or ipv6 or context):
             return []
         found: list[PiiMatch] = []
@@ -238,7 +245,7 @@ class PiiStep(Step):
         self._dropping: PiiMatch | None = None
         self._masked = 0
         before = dict(self.finder.invalid)
-        example.map_text(self._mask, self._fields)
+        map_texts(example, self._mask, self._fields)
         for kind, n in self.finder.invalid.items():
             if n != before.get(kind, 0):
                 self.stats.counts[f"invalid:{kind}"] += n - before.get(kind, 0)

@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop, Step, StepOptions
+from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
 from tunesmith.data.steps.lexicon import PhraseMatcher, read_lexicon, shipped, shipped_categories
 from tunesmith.errors import ConfigError
 
@@ -90,19 +90,19 @@ class SafetyStep(Step):
                 and not any(s <= m.start and m.end <= e for s, e in allowed)]
 
     def apply(self, example: Example) -> Example | Drop:
-        hits = [h for text in example.texts(self._fields) for h in self.hits(text)]
+        hits = [h for text in read_texts(example, self._fields) for h in self.hits(text)]
         return self._decide(example, hits)
 
     def apply_batch(self, examples: list[Example]) -> list[Example | Drop]:
         if self.classifier is None:
             return [self.apply(e) for e in examples]
-        texts = ["\n".join(e.texts(self._fields)) for e in examples]
+        texts = ["\n".join(read_texts(e, self._fields)) for e in examples]
         scores = self.classifier(texts)
         if len(scores) != len(texts):
             raise ValueError(f"classifier returned {len(scores)} scores for {len(texts)} texts")
         out = []
         for example, score in zip(examples, scores):
-            hits = [h for text in example.texts(self._fields) for h in self.hits(text)]
+            hits = [h for text in read_texts(example, self._fields) for h in self.hits(text)]
             items = score.items() if isinstance(score, dict) else [("classifier", score)]
             hits += [(cat, f"score {float(s):.2f}") for cat, s in items if float(s) >= self.options.classifier_threshold]
             out.append(self._decide(example, hits))
