@@ -5,12 +5,16 @@ Turn i's pieces are render(turns[:i+1]) minus render(turns[:i]) (with the genera
 user turn), so the prompt a model gets at inference is by construction the start of its training
 text. Where an answer ends is learnt once per tokenizer, by rendering an answer made of a sentinel:
 what follows the sentinel is the end-of-turn text; the first special token in it is the end token
-(trained), the rest is glue between turns (not trained). A template that rewrites earlier turns when
+(trained), the rest is glue between turns (not trained). Each turn's own text is located the same
+way (a sentinel in its place), so the template's special-token strings become token ids while the
+records' text stays text: "</s>" typed in a record is never an end token. A template that rewrites earlier turns when
 a later one is added, or ends answers without a special token, is refused with the reason, rather
 than trained on silently wrong masks.
 """
 
 from __future__ import annotations
+
+import re
 
 from tunesmith.data.example import Turn
 from tunesmith.errors import ConfigError, DataError
@@ -21,7 +25,6 @@ _SENTINEL = "\u2063TUNESMITH-ANSWER\u2063"
 
 class AutoTemplate(Template):
     name = "auto"
-    parse_special = True
 
     def __init__(self, tokenizer):
         super().__init__(tokenizer)
@@ -42,6 +45,9 @@ class AutoTemplate(Template):
         self.before_end, self.end_text, self.glue = suffix[:suffix.index(end)], end, suffix[cut:]
         self.suffix = suffix
         self.end_id = tokenizer.convert_tokens_to_ids(end)
+        strings = sorted(set(_special_strings(tokenizer)), key=len, reverse=True)
+        self._special_ids = {t: tokenizer.convert_tokens_to_ids(t) for t in strings}
+        self._special_re = re.compile("(" + "|".join(map(re.escape, strings)) + ")")
 
     def _render(self, messages: list[dict], generation: bool) -> str:
         try:
@@ -61,27 +67,55 @@ class AutoTemplate(Template):
         messages = [{"role": "system", "content": system}] if system is not None else []
         before, out = "", []
         for i, turn in enumerate(turns):
+            generation = turn.role == "user"
             messages.append({"role": turn.role, "content": turn.text})
-            text = self._render(messages, generation=(turn.role == "user"))
+            text = self._render(messages, generation)
             if not text.startswith(before):
                 raise ConfigError(f"template auto: adding turn {i + 1} changes how the earlier turns render, so "
                                   "the inference prompt would not be the start of the training text",
                                   "choose a built-in template (chatml, llama2, llama2-zh, alpaca)")
             delta = text[len(before):]
+            pre, content, post = self._split_content(messages, before, delta, generation)
             before = text
             if turn.role == "user":
-                out.append([Piece(delta)])
+                out.append(self._template_text(pre) + [Piece(content)] + self._template_text(post))
                 continue
             if not delta.endswith(self.suffix):
                 raise ConfigError(f"template auto: answer {i + 1} does not end with {self.suffix!r} as the template's "
                                   "other answers do", "choose a built-in template")
-            answer = delta[:len(delta) - len(self.suffix)] + self.before_end
-            pieces = [Piece(answer, role="answer")] if answer else []
-            pieces.append(Piece(self.end_text, role="end"))
-            if self.glue:
-                pieces.append(Piece(self.glue, role="glue"))
+            # Everything up to the end token is the answer; after it comes untrained glue.
+            post_answer = post[:len(post) - len(self.suffix)] + self.before_end
+            pieces = (self._template_text(pre, "answer") + [Piece(content, role="answer")]
+                      + self._template_text(post_answer, "answer"))
+            pieces.append(Piece(token_id=self.end_id, role="end"))
+            pieces += self._template_text(self.glue, "glue")
             out.append(pieces)
         return out
+
+    def _split_content(self, messages: list[dict], before: str, delta: str, generation: bool):
+        """(template text before, the turn's text as rendered, template text after) within `delta`.
+
+        Found by rendering the turn with a sentinel as its text, so that the record's own text is
+        always tokenized as text: a "</s>" or "<|im_end|>" written in the data never becomes a token.
+        """
+        probe = self._render(messages[:-1] + [{**messages[-1], "content": _SENTINEL}], generation)
+        if probe.startswith(before) and probe.count(_SENTINEL) == 1:
+            pre, post = probe[len(before):].split(_SENTINEL)
+            if delta.startswith(pre) and delta.endswith(post) and len(pre) + len(post) <= len(delta):
+                return pre, delta[len(pre):len(delta) - len(post)], post
+        # A template that treats the sentinel differently from the text: fall back to treating the
+        # whole turn as template text (as apply_chat_template itself does).
+        return delta, "", ""
+
+    def _template_text(self, text: str, role: str = "prompt") -> list[Piece]:
+        """Template text with its special-token strings as token ids."""
+        pieces = []
+        for part in self._special_re.split(text) if text else []:
+            if part in self._special_ids:
+                pieces.append(Piece(token_id=self._special_ids[part], role=role))
+            elif part:
+                pieces.append(Piece(part, role=role))
+        return pieces
 
     def end_ids(self) -> list[int]:
         return list(dict.fromkeys([self.end_id, self.eos]))

@@ -1,6 +1,7 @@
 """Example + template + tokenizer -> token ids and labels; the same code path makes inference prompts.
 
-Labels come from the template's pieces: a token is trained when it comes from an answer piece or an
+Text pieces are tokenized as plain text (special-token strings in them stay text); templates put
+their special tokens in as ids. Labels come from the template's pieces: a token is trained when it comes from an answer piece or an
 end-of-turn piece, and is -100 otherwise. Nothing compares ids with the pad id or searches for a
 marker, so pad = eos cannot mask the end token, and every assistant turn is trained (or only the
 last one, with train_on="last").
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 from tunesmith.data.example import Example, Turn
 from tunesmith.errors import DataError
-from tunesmith.text.spm import encode_plain, encode_with_specials
-from tunesmith.text.templates import Template
+from tunesmith.text.spm import encode_plain
+from tunesmith.text.templates import Piece, Template
 
 IGNORE = -100
 
@@ -100,16 +101,16 @@ def _tokens(template: Template, tokenizer, system: str | None, turns: list[Turn]
     turn_of: list[int] = []
     run_text, run_ids, run_ok = "", [], True
     for t, pieces in enumerate(template.turn_pieces(system, turns)):
-        for piece in pieces:
+        for piece in _merge_text(pieces):
             if piece.token_id is not None:
                 new = [piece.token_id]
                 run_text, run_ids, run_ok = "", [], True
             elif piece.text:
-                whole = _encode(tokenizer, run_text + piece.text, template.parse_special)
+                whole = encode_plain(tokenizer, run_text + piece.text)
                 if run_ok and whole[:len(run_ids)] == run_ids:
                     new = whole[len(run_ids):]
                 else:
-                    new = _encode(tokenizer, piece.text, template.parse_special)
+                    new = encode_plain(tokenizer, piece.text)
                     run_ok = False
                 run_text += piece.text
                 run_ids = run_ids + new
@@ -121,11 +122,15 @@ def _tokens(template: Template, tokenizer, system: str | None, turns: list[Turn]
     return ids, trained, turn_of
 
 
-def _encode(tokenizer, text: str, parse_special: bool) -> list[int]:
-    if parse_special:
-        return encode_with_specials(tokenizer, text)
-    # User text that happens to contain "</s>" or "<|im_end|>" stays text, as in sentencepiece.
-    return encode_plain(tokenizer, text)
+def _merge_text(pieces: list[Piece]) -> list[Piece]:
+    """Join neighbouring text pieces of the same role: only role changes need a token boundary."""
+    out: list[Piece] = []
+    for piece in pieces:
+        if out and piece.text is not None and out[-1].text is not None and out[-1].role == piece.role:
+            out[-1] = Piece(out[-1].text + piece.text, role=piece.role)
+        else:
+            out.append(piece)
+    return out
 
 
 def _check_turns(example: Example, turns: list[Turn], need_answer: bool) -> None:

@@ -16,7 +16,6 @@ vocabulary size is checked against the SentencePiece model too.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from tunesmith.errors import ModelLoadError
@@ -48,22 +47,6 @@ def encode_plain(tokenizer, text: str) -> list[int]:
     if sp is not None:
         return sp.encode(text)
     return tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
-
-
-def encode_with_specials(tokenizer, text: str) -> list[int]:
-    """Ids of template text in which special-token strings ("<s>", "<|im_end|>") are tokens."""
-    sp = getattr(tokenizer, SP_ATTRIBUTE, None)
-    if sp is None:
-        return tokenizer.encode(text, add_special_tokens=False)
-    specials = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
-    pattern = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
-    ids: list[int] = []
-    for part in (pattern.split(text) if pattern else [text]):
-        if part in specials:
-            ids.append(tokenizer.convert_tokens_to_ids(part))
-        elif part:
-            ids += sp.encode(part)
-    return ids
 
 
 def mismatches(tokenizer, sp, probes=PROBES) -> list[tuple[str, list[int], list[int]]]:

@@ -50,9 +50,6 @@ class Template:
     """Base: `turn_pieces(system, turns)` returns one list of pieces per turn."""
 
     name: str = "template"
-    # Text pieces of built-in templates hold user data: special-token strings in it stay text.
-    # Pieces of the tokenizer's own template hold its special tokens as text and must be parsed.
-    parse_special: bool = False
 
     def __init__(self, tokenizer):
         self.bos = tokenizer.bos_token_id
