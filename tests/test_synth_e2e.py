@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tunesmith.cli import main
 from tunesmith.data.synth.cache import cache_key
+from tunesmith.data.synth.documents import read_documents
 from tunesmith.data.synth.split import tidy
 
 DATA = Path(__file__).parent / "data" / "synth"
@@ -185,8 +186,7 @@ def test_faults_are_retried_counted_and_nothing_is_lost(tmp_path, capsys):
     assert all(r["step"] == "synth-question" and r["record"]["meta"]["synth"]["passage"] for r in rejects)
 
     # Records are Alpaca with the passage as the output and the source in meta, offsets exact.
-    texts = {str(d): next(iter(__import__("tunesmith.data.synth.documents", fromlist=["x"])
-                               .read_documents([d]))).text for d in DOCS}
+    texts = {str(d): next(read_documents([d])).text for d in DOCS}
     languages = Counter()
     for r in records:
         assert set(r) == {"instruction", "input", "output", "id", "synth"} and r["input"] == ""
