@@ -180,7 +180,7 @@ def _run(jobs: list[tuple[Document, Passage]], llm: CachedBackend, cfg: SynthCon
                 outcomes[n] = outcome
                 kept += outcome.drop is None
             bar.update(1)
-            bar.set_postfix(**result.usage.postfix(), kept=kept, refresh=False)
+            bar.set_postfix({**result.usage.postfix(), "kept": kept}, refresh=False)  # dict: keeps the order
     except KeyboardInterrupt:
         stop.set()
         raise
