@@ -174,3 +174,14 @@ class SemanticDedupStep(_DedupStep):
 
 
 DEDUP_STEPS = (ExactDedupStep, NearDedupStep, SemanticDedupStep)
+
+
+def _register() -> None:
+    # Here rather than in steps/__init__.py so that importing this module first works too.
+    from tunesmith.data.steps import register
+
+    for cls in DEDUP_STEPS:
+        register(cls)
+
+
+_register()

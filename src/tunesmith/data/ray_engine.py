@@ -1,0 +1,91 @@
+"""`engine: ray`: the record stages of `data prepare` on Ray Data, with the local engine's output.
+
+The runner (`pipeline.py`) stays the one place that plans stages, resumes, runs whole-set steps
+(dedup) and writes outputs; only the record stages change hands. Each shard of records becomes one
+row of a Ray Dataset; `map_batches` applies the runner's own per-shard function
+(`pipeline_stage.run_records`) to it on a Ray worker, and the results come back in input order
+(`preserve_order`) to be saved exactly as the local engine saves them. Same shards, same function,
+same order: the same kept records, rejects and report.
+
+Shards travel as pickled bytes (Examples and BadRecords are plain dataclasses), a window of them at
+a time so an input larger than memory still streams. Ray is started on this machine with
+`ray_cpus` CPUs unless one is running already or RAY_ADDRESS names a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sys
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable
+
+from tunesmith.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_ray(num_cpus: int | None = None):
+    """Import Ray and start (or join) it; a missing Ray is a ConfigError with the install line."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("engine: ray needs Ray Data", "pip install 'tunesmith[ray]'  (or set engine: local)") from None
+    if not ray.is_initialized():
+        kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+        if not os.environ.get("RAY_ADDRESS"):
+            kwargs["num_cpus"] = num_cpus
+        ray.init(**kwargs)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+    return ray
+
+
+def _apply(options):
+    """The map_batches function: one shard per row, through the runner's record-stage function."""
+    def run(batch: dict) -> dict:
+        from tunesmith.data.pipeline_stage import run_records
+
+        results = [pickle.dumps(run_records(options, pickle.loads(bytes(p))), protocol=5) for p in batch["payload"]]
+        return {"shard": batch["shard"], "result": _objects(results)}
+    return run
+
+
+def _objects(items: list):
+    import numpy as np
+
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, save: Callable, num_cpus: int,
+                     progress: bool = False, window: int | None = None) -> tuple[int, int]:
+    """Run record steps over `source` shards on Ray; `save(folder, index, BatchResult)` each, in
+    order. Returns (shards, shards reused from an earlier run), like the local engine."""
+    from tqdm import tqdm
+
+    ray = ensure_ray(num_cpus)
+    window = window or max(4, 4 * num_cpus)
+    shards = resumed = 0
+    bar = tqdm(desc="prepare (ray)", unit="shard", disable=not progress or not sys.stderr.isatty())
+    it = iter(source)
+    while chunk := list(islice(it, window)):
+        todo = []
+        for items in chunk:
+            index = shards
+            shards += 1
+            if (folder / f"{index:06d}.stats.json").is_file():
+                resumed += 1
+                continue
+            todo.append({"shard": index, "payload": pickle.dumps(items, protocol=5)})
+        if todo:
+            ds = ray.data.from_items(todo).map_batches(_apply(stage_options), batch_size=1, batch_format="numpy")
+            ctx = ray.data.DataContext.get_current()
+            ctx.execution_options.preserve_order = True
+            for row in ds.iter_rows():
+                save(folder, int(row["shard"]), pickle.loads(row["result"]))
+                bar.update(1)
+    bar.close()
+    return shards, resumed
