@@ -101,7 +101,11 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
             source = _chunks(_read_inputs(cfg), cfg.shard_size)
         else:
             source = (_load_kept(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
-        if stage.kind == "records":
+        if stage.kind == "records" and cfg.engine == "ray" and stage.options:
+            from tunesmith.data.ray_engine import run_record_stage
+
+            n, resumed = run_record_stage(stage.options, source, folder, _save_shard, cfg.workers, progress)
+        elif stage.kind == "records":
             n, resumed = _run_record_stage(cfg, stage, source, folder, progress, f"stage {index + 1}/{len(stages)}")
         else:
             n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder)
@@ -114,6 +118,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
                               first_stage=index == 0)
     out_dir = cfg.report_folder()
     out_dir.mkdir(parents=True, exist_ok=True)
+    _gather_clusters([work / f"stage{i}" / "clusters.jsonl" for i in range(len(stages))], out_dir / "clusters.jsonl")
     last = work / f"stage{len(stages) - 1}"
     write_rejects: list[dict] = []
     result.output = Path(cfg.output.path)
@@ -193,6 +198,8 @@ def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path) -> t
     decisions = step(everything) if everything else []
     if len(decisions) != len(everything):
         raise DataError(f"step '{label}' returned {len(decisions)} decisions for {len(everything)} records")
+    if hasattr(step, "write_clusters"):  # dedup: every cluster, its kept record and similarities, for audit
+        step.write_clusters(folder / "clusters.jsonl")
     at = 0
     for i, part in enumerate(per_shard):
         kept, rejected, stats = [], [], StepStats()
@@ -311,6 +318,13 @@ def _write_rejected(path: Path, files: list[Path], extra: list[dict], builder) -
             n += 1
     os.replace(tmp, path)
     return n
+
+
+def _gather_clusters(files: list[Path], path: Path) -> None:
+    """The dedup steps' cluster audits, one file for the run (none when no step wrote one)."""
+    found = [f for f in files if f.is_file()]
+    if found:
+        _atomic_write(path, "".join(f.read_text(encoding="utf-8") for f in found))
 
 
 def _atomic_write(path: Path, text: str) -> None:

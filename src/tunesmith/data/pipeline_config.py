@@ -37,7 +37,9 @@ class PrepareConfig(Section):
         "Ordered steps, each {step: NAME, ...options}. Record steps stream; a whole-set step (dedup) waits for\n"
         "the steps before it and splits the run into stages. `tunesmith data prepare --list-steps` lists them."))
     output: OutputConfig = Field(default_factory=OutputConfig, description="Kept records and the reports.")
-    engine: Literal["local"] = Field("local", description="Runner: local (worker processes on this machine).")
+    engine: Literal["local", "ray"] = Field("local", description=(
+        "Runner: local (worker processes on this machine) or ray (record steps on Ray Data: a local Ray with\n"
+        "`workers` CPUs, or the cluster RAY_ADDRESS names; same output as local)."))
     workers: int = Field(1, ge=1, description="Worker processes for the record steps (1 = in this process).")
     shard_size: int = Field(5000, ge=1, description="Records per shard: the unit of parallel work and of resume.")
     work_dir: str | None = Field(None, description=(
