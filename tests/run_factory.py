@@ -20,9 +20,10 @@ TEMPLATE = "llama2-zh"
 
 def make_run(root: Path, method: str = "lora", base_dir: Path | None = None, seed: int = 1, scale: float | None = None,
              template: str = TEMPLATE, **method_settings) -> Path:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from tunesmith.model import methods
+    from tunesmith.model.load import load_tokenizer
     from tunesmith.testing import tiny_llama
     from tunesmith.train.run_folder import RunFolder
 
@@ -50,7 +51,7 @@ def make_run(root: Path, method: str = "lora", base_dir: Path | None = None, see
                     p.copy_(1 + scale * torch.randn_like(p))   # IA3 vectors scale activations around 1
                 else:
                     p.add_(scale * torch.randn_like(p))
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    tokenizer = load_tokenizer(cfg.model)  # as training loads (and saves) it: SentencePiece-faithful
     if whole:
         tuned.save_pretrained(folder.model)
         tokenizer.save_pretrained(folder.model)

@@ -87,3 +87,15 @@ def test_messages_validation():
         messages_to_example([{"role": "user", "content": "u"}, {"role": "system", "content": "s"}])
     with pytest.raises(DataError, match="role 'tool'"):
         messages_to_example([{"role": "tool", "content": "u"}])
+
+
+def test_run_tokenizer_tokenizes_like_training(tmp_path, base_dir):
+    # run/tokenizer/ reloaded by transformers loses the SentencePiece repair training applied
+    from tunesmith.config import ModelConfig
+    from tunesmith.model.load import load_tokenizer
+
+    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+    target = open_target(run)
+    training = load_tokenizer(ModelConfig(path=str(base_dir)))
+    for text in ("  two leading spaces", " lead", "a  b   c", "你好 世界"):
+        assert target.tokenizer(text).input_ids == training(text).input_ids, text

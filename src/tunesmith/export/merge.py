@@ -69,14 +69,22 @@ def adapter_kind(adapter_dir: Path) -> str:
     return "DoRA" if kind == "LORA" and getattr(config, "use_dora", False) else MERGEABLE[kind]
 
 
-def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = False, force: bool = False,
-              device=None) -> MergeReport:
+@dataclass
+class Merged:
+    model: object               # a plain transformers model, adapter folded in
+    tokenizer: object
+    config: object              # the run's RunConfig
+    report: MergeReport
+
+
+def merge_in_memory(run_dir: str | Path, *, dequantize: bool = False, device=None) -> Merged:
+    """Load the run's base and adapter, fold the adapter in, and check the logits did not move."""
     from peft import PeftModel
 
     from tunesmith.model.load import load_model, load_tokenizer
-    from tunesmith.train.run_folder import RunFolder, atomic_dir, read_config
+    from tunesmith.train.run_folder import RunFolder, read_config
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
     cfg = read_config(run_dir)
     if (folder.model / "config.json").is_file():
@@ -95,12 +103,10 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
             "trained (the adapter learned to correct the quantized weights)",
             "pass --dequantize to merge into the full-precision base anyway (the report records it), or keep "
             "using the run folder with its adapter")
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise TunesmithError(f"{out_dir} exists and is not empty", "choose another folder or pass --force")
 
     base_cfg = cfg.model.model_copy(update={"load_in_4bit": False, "load_in_8bit": False, "device_map": None})
     base = load_model(base_cfg, device=device)
-    tokenizer = (_tokenizer_from(folder.tokenizer, base_cfg) if folder.tokenizer.is_dir()
+    tokenizer = (_tokenizer_from(folder.tokenizer, cfg) if folder.tokenizer.is_dir()
                  else load_tokenizer(base_cfg))
     model = PeftModel.from_pretrained(base, str(folder.adapter))
     model.eval()
@@ -120,22 +126,37 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
                              "report this as a bug, with the run's config.yaml")
     note = ("merged into the full-precision base although the adapter was trained on a quantized one "
             "(--dequantize): answers may differ from the trained run" if quantized else "")
-    report = MergeReport(str(run_dir), str(out_dir), kind, str(dtype).replace("torch.", ""), diff, relative,
+    report = MergeReport(str(run_dir), "", kind, str(dtype).replace("torch.", ""), diff, relative,
                          tolerance, bool(quantized), note)
+    return Merged(merged, tokenizer, cfg, report)
+
+
+def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = False, force: bool = False,
+              device=None) -> MergeReport:
+    """Merge the run's adapter and save a plain transformers folder at `out_dir` (atomically)."""
     from tunesmith.export.chat_templates import jinja_for
+    from tunesmith.train.run_folder import atomic_dir
 
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise TunesmithError(f"{out_dir} exists and is not empty", "choose another folder or pass --force")
+    done = merge_in_memory(run_dir, dequantize=dequantize, device=device)
+    done.report.output = str(out_dir)
+    tokenizer = done.tokenizer
     # The merged folder prompts like the run was trained (vLLM, llama.cpp and apply_chat_template read this).
-    tokenizer.chat_template = jinja_for(cfg.template.name, tokenizer)
+    tokenizer.chat_template = jinja_for(done.config.template.name, tokenizer)
     with atomic_dir(out_dir) as staging:
-        merged.save_pretrained(staging)
+        done.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        (staging / REPORT_FILE).write_text(json.dumps({**asdict(report), "template": cfg.template.model_dump()},
-                                                      indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return report
+        record = {**asdict(done.report), "template": done.config.template.model_dump()}
+        (staging / REPORT_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return done.report
 
 
-def _tokenizer_from(path: Path, model_cfg):
+def _tokenizer_from(path: Path, run_cfg):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=model_cfg.use_fast_tokenizer)
-    return tokenizer
+    from tunesmith.infer.target import faithful_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=run_cfg.model.use_fast_tokenizer)
+    return faithful_tokenizer(tokenizer, run_cfg)
