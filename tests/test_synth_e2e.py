@@ -33,7 +33,7 @@ from tunesmith.data.synth.documents import read_documents
 from tunesmith.data.synth.split import tidy
 
 DATA = Path(__file__).parent / "data" / "synth"
-DOCS = [DATA / "tea_zh.txt", DATA / "tea_en.txt", DATA / "bridges.md", DATA / "article_zh.html"]
+DOCS = [DATA / "tea_zh.txt", DATA / "tea_en.txt", DATA / "bridges.md", DATA / "article_zh.html", DATA / "library.jsonl"]
 MODEL = "fault-model"
 FAULTS = ("429", "500", "slow", "malformed", None, None)
 SLOW = 1.2        # seconds a "slow" reply takes; the client's timeout is below it
@@ -186,16 +186,21 @@ def test_faults_are_retried_counted_and_nothing_is_lost(tmp_path, capsys):
     assert all(r["step"] == "synth-question" and r["record"]["meta"]["synth"]["passage"] for r in rejects)
 
     # Records are Alpaca with the passage as the output and the source in meta, offsets exact.
-    texts = {str(d): next(read_documents([d])).text for d in DOCS}
+    texts = {(d.source, d.line): d.text for d in read_documents(DOCS)}
     languages = Counter()
     for r in records:
         assert set(r) == {"instruction", "input", "output", "id", "synth"} and r["input"] == ""
         assert not r["instruction"].startswith(("Question:", "问题："))     # the reply was cleaned
         s = r["synth"]
-        assert r["output"] == s["passage"] == tidy(texts[s["document"]][s["char_start"]:s["char_end"]])
-        assert s["model"] == MODEL and r["id"] == f"{Path(s['document']).name}#{s['passage_index']}"
+        assert r["output"] == s["passage"] == tidy(texts[s["document"], s.get("line")][s["char_start"]:s["char_end"]])
+        line = f":{s['line']}" if "line" in s else ""
+        assert s["model"] == MODEL and r["id"] == f"{s['document']}{line}#{s['passage_index']}"
         languages[s["language"]] += 1
     assert languages["zh"] and languages["en"]
+    # JSONL documents: the line and the document's own fields travel along; bad lines are reported.
+    from_jsonl = [x["synth"] for x in records] + [x["record"]["meta"]["synth"] for x in rejects]
+    assert {(m["line"], m["document_fields"]["id"]) for m in from_jsonl if "line" in m} == {(1, "faq-1"), (2, "faq-2")}
+    assert [b.split("library.jsonl:")[1].split(":")[0] for b in report["bad_lines"]] == ["3", "4", "5"]
     assert "cache hits 0" in capsys.readouterr().out
 
     # The same command again costs nothing: every answer comes from the cache.

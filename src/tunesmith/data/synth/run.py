@@ -212,8 +212,10 @@ def _ask(llm, cfg: SynthConfig, prompts: Prompts, checks, lock, doc: Document, p
 
 
 def _record(doc: Document, passage: Passage, question: str, output: str, cfg: SynthConfig, model: str) -> Example:
-    where = Path(doc.source).name + (f":{doc.line}" if doc.line is not None else "")
+    # The id names the document as given (two folders may both hold an index.md) and the passage.
+    where = doc.source + (f":{doc.line}" if doc.line is not None else "")
     synth = {"document": doc.source, **({"line": doc.line} if doc.line is not None else {}),
+             **({"document_fields": doc.meta} if doc.meta else {}),   # a JSONL document's id, title, url ...
              "passage_index": passage.index, "char_start": passage.start, "char_end": passage.end,
              "passage": passage.text, "model": model}
     return Example.single(question, output, input=passage.text if cfg.passage_as_input else None,
