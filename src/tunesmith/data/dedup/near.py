@@ -77,7 +77,8 @@ class NearDuplicates:
         bands, rows = self.band_layout()
         batches = [list(texts[i:i + self.batch_size]) for i in range(0, n, self.batch_size)]
         parts = list(self._map(batches, bands, rows, progress))
-        keys = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, bands), np.uint64)
+        # (bands, n): each band's keys contiguous for the per-band sort.
+        keys = np.concatenate([p[0] for p in parts]).T.copy() if parts else np.zeros((bands, 0), np.uint64)
         counts = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
         values = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint32)
         offsets = np.zeros(n + 1, np.int64)
@@ -85,7 +86,7 @@ class NearDuplicates:
 
         live = np.flatnonzero(counts > 0)                # records without shingles never match
         pairs = unique_pairs(np.concatenate(
-            [bucket_pairs(keys[live, b], live) for b in range(bands)] or [np.zeros((0, 2), np.int64)]))
+            [bucket_pairs(keys[b, live], live) for b in range(bands)] or [np.zeros((0, 2), np.int64)]))
         candidates = len(pairs)
         if keep is not None and len(pairs):
             pairs = pairs[keep(pairs)]
