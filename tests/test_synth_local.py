@@ -94,8 +94,11 @@ def _serve_missing() -> bool:
 @pytest.mark.skipif(_serve_missing(), reason="`tunesmith serve` (tunesmith.infer.server and its command) is not "
                                              "in this checkout yet")
 def test_tunesmith_serve_over_http(tmp_path, tiny_model_dir):
+    from run_factory import make_run
+
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)   # served with its llama2-zh template
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", str(tiny_model_dir),
+    server = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", str(run),
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}/v1"
