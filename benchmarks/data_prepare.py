@@ -179,7 +179,7 @@ def main() -> int:
         print(f"presidio pattern recognizers + anonymizer, 1 process:                 {presidio:,.0f} records/s per core, "
               f"planted PII masked: {p_masked:.1%}")
         print(f"ratio: tunesmith pii / presidio = {ours_pii / presidio:.1f}x; "
-              f"tunesmith all four steps / presidio pii alone = {ours_all / presidio:.1f}x")
+              f"tunesmith all six steps / presidio pii alone = {ours_all / presidio:.1f}x")
 
     from tunesmith.data.pipeline import prepare
     from tunesmith.data.pipeline_config import PrepareConfig
