@@ -21,6 +21,9 @@ COMMANDS = (
     "chat",
     "data",
     "inspect",
+    "train",
+    "estimate",
+    "ui",
 )
 
 DESCRIPTION = """\
