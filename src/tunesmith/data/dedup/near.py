@@ -102,7 +102,12 @@ class NearDuplicates:
                 yield _sign_batch(*a)
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            import multiprocessing as mp
+            import sys
+
+            # fork is quick, but not safe once torch has started its threads in this process.
+            method = "spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork"
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
                 for part in pool.map(_sign_batch, *zip(*args)):
                     yield part
                     bar.update(1)
