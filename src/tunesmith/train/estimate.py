@@ -111,9 +111,10 @@ def count_parameters(cfg: RunConfig, hf_config) -> tuple[int, int, int]:
     return base_total, trainable, linear
 
 
-def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None) -> Estimate:
+def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple[int, int, int] | None = None
+             ) -> Estimate:
     hf = hf_config or model_config(cfg)
-    total, trainable, linear = count_parameters(cfg, hf)
+    total, trainable, linear = counts or count_parameters(cfg, hf)
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else ("bf16" if device == "cuda" else "fp32")
     w_bytes = BYTES[dtype]
     quant_4 = cfg.model.load_in_4bit or cfg.method.name == "qlora"
@@ -167,7 +168,7 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
     methods_to_try = [cfg.method.name] + [m for m in ("lora", "qlora") if m != cfg.method.name and
                                           (m != "qlora" or device == "cuda")]
     dtypes = [cfg.model.dtype] + (["bf16"] if cfg.model.dtype in ("fp32", "auto") and device == "cuda" else [])
-    found = []
+    found, counts = [], {}
     for method, dtype, gc, mb in itertools.product(methods_to_try, dtypes, (False, True), sizes):
         c = cfg.model_copy(deep=True)
         changes = []
@@ -186,7 +187,9 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
             changes += [f"train.micro_batch_size={mb}", f"train.grad_accum={accum}"]
         if not changes:
             continue
-        est = estimate(c, device, hf)
+        if method not in counts:  # building the meta model is the slow part: once per method
+            counts[method] = count_parameters(c, hf)
+        est = estimate(c, device, hf, counts[method])
         if est.peak <= budget:
             cost = (5 if method != cfg.method.name else 0) + (1 if dtype != cfg.model.dtype else 0) \
                 + (2 if gc else 0) + sizes.index(mb)
