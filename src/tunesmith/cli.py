@@ -19,6 +19,11 @@ from tunesmith.errors import TunesmithError
 COMMANDS = (
     "models",
     "chat",
+    "generate",
+    "eval",
+    "serve",
+    "merge",
+    "export",
     "data",
     "inspect",
     "train",

@@ -1,50 +1,59 @@
-"""A chat session: history, system prompt, streaming answers."""
+"""A chat session: history, system prompt, streaming answers, rendered with the target's template."""
 
 from __future__ import annotations
 
 from typing import Iterator, TextIO
 
-from tunesmith.infer.generate import Sampling, stream
+from tunesmith.data.example import Example, Turn
+from tunesmith.errors import TunesmithError
+from tunesmith.infer.generate import Generation, Sampling, fit
 
 
 class ChatSession:
-    def __init__(self, model, tokenizer, sampling: Sampling, system: str | None = None):
-        self.model = model
-        self.tokenizer = tokenizer
+    def __init__(self, target, sampling: Sampling, system: str | None = None):
+        self.target = target
         self.sampling = sampling
-        self.system = system
-        self.history: list[dict] = []
+        self.system = system if system is not None else target.system
+        self.history: list[Turn] = []
 
     def prompt_ids(self, question: str) -> list[int]:
-        messages = ([{"role": "system", "content": self.system}] if self.system else []) + self.history
-        messages = messages + [{"role": "user", "content": question}]
-        return list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                       return_dict=True)["input_ids"])
+        example = Example(self.history + [Turn("user", question)], self.system)
+        return self.target.prompt_ids(example)
 
     def ask(self, question: str) -> Iterator[str]:
-        pieces = []
-        for piece in stream(self.model, self.tokenizer, self.prompt_ids(question), self.sampling):
-            pieces.append(piece)
-            yield piece
-        self.history += [{"role": "user", "content": question}, {"role": "assistant", "content": "".join(pieces)}]
+        prompt = self.prompt_ids(question)
+        sampling = fit(len(prompt), self.sampling, self.target.context)
+        generation = Generation(self.target.model, self.target.tokenizer, prompt, sampling, self.target.stop_ids)
+        yield from generation
+        self.history += [Turn("user", question), Turn("assistant", generation.completion.text)]
 
     def interactive(self, stdin: TextIO, stdout: TextIO) -> int:
-        stdout.write("chat: /reset clears history, /exit quits\n")
+        stdout.write(f"chat with {self.target.name} ({self.target.template.name} template): "
+                     "/reset clears history, /system TEXT sets the system prompt, /exit quits\n")
         while True:
             stdout.write("\nyou> ")
             stdout.flush()
             line = stdin.readline()
-            if not line or line.strip() in ("/exit", "/quit"):
+            text = line.strip()
+            if not line or text in ("/exit", "/quit"):
                 stdout.write("\n")
                 return 0
-            if line.strip() == "/reset":
+            if text == "/reset":
                 self.history.clear()
                 stdout.write("(history cleared)\n")
                 continue
-            if not line.strip():
+            if text.startswith("/system"):
+                self.system = text[len("/system"):].strip() or None
+                self.history.clear()
+                stdout.write(f"(system prompt {'set' if self.system else 'cleared'}; history cleared)\n")
+                continue
+            if not text:
                 continue
             stdout.write("bot> ")
-            for piece in self.ask(line.strip()):
-                stdout.write(piece)
-                stdout.flush()
+            try:
+                for piece in self.ask(text):
+                    stdout.write(piece)
+                    stdout.flush()
+            except TunesmithError as e:  # e.g. the history outgrew the context: say so, keep the session
+                stdout.write(f"\n(error: {e.message}" + (f"; {e.hint}" if e.hint else "") + ")")
             stdout.write("\n")

@@ -1,0 +1,75 @@
+"""Masked loss and perplexity on held-out records: the training objective, measured where it was not trained.
+
+Each record is rendered exactly as in training (text.render: same template, same mask), so only the
+answer and end-of-turn tokens count. The loss is averaged over those tokens across the whole set
+(a long answer weighs more than a short one, as in training); per-record losses are kept for the
+paired comparison of two models.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from tunesmith.text.render import IGNORE, TooLong, render
+
+
+@dataclass
+class LossResult:
+    loss: float                     # mean over answer tokens
+    perplexity: float
+    tokens: int
+    records: int
+    skipped: list[str] = field(default_factory=list)   # records too long for max_seq_len
+    per_record: list[float] = field(default_factory=list)
+
+
+def rendered_set(examples, template, tokenizer, *, max_seq_len: int, truncation: str = "cut_oldest"):
+    """(rendered records, names of records skipped as too long)."""
+    out, skipped = [], []
+    for ex in examples:
+        try:
+            out.append(render(ex, template, tokenizer, max_seq_len=max_seq_len, truncation=truncation))
+        except TooLong as e:
+            skipped.append(e.message)
+    return out, skipped
+
+
+def masked_loss(model, rendered, pad_id: int, *, batch_size: int = 4, progress: bool = True,
+                desc: str = "loss") -> LossResult:
+    from tqdm.auto import tqdm
+
+    total, count, per_record = 0.0, 0, []
+    order = sorted(range(len(rendered)), key=lambda i: -len(rendered[i].input_ids))
+    losses: dict[int, float] = {}
+    bar = tqdm(total=len(rendered), desc=desc, unit="record", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        chunk = [rendered[i] for i in order[start:start + batch_size]]
+        width = max(len(r.input_ids) for r in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, r in enumerate(chunk):
+            n = len(r.input_ids)
+            ids[row, :n] = torch.tensor(r.input_ids)
+            labels[row, :n] = torch.tensor(r.labels)
+            mask[row, :n] = 1
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
+        logits = logits[:, -width:].float().cpu()  # prompt tuning puts its virtual tokens' logits first
+        token_loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE,
+            reduction="none").view(len(chunk), width - 1)
+        trained = labels[:, 1:] != IGNORE
+        for row, i in enumerate(order[start:start + batch_size]):
+            n = int(trained[row].sum())
+            s = float(token_loss[row][trained[row]].sum())
+            losses[i] = s / max(n, 1)
+            total, count = total + s, count + n
+        bar.update(len(chunk))
+    bar.close()
+    per_record = [losses[i] for i in range(len(rendered))]
+    loss = total / max(count, 1)
+    return LossResult(loss, math.exp(min(loss, 50.0)), count, len(rendered), per_record=per_record)
