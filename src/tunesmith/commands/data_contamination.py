@@ -54,6 +54,7 @@ def run(args) -> int:
     from tunesmith.data.example import FIELD_NAMES
     from tunesmith.data.formats import BadRecord, detect, read, write
     from tunesmith.errors import ConfigError, DataError
+    from tunesmith.io import atomic_write_text as _atomic_text
 
     fields = [f.strip() for f in args.fields.split(",") if f.strip()]
     unknown = [f for f in fields if f not in FIELD_NAMES]
@@ -118,12 +119,3 @@ def _train_format(path, format, detect) -> str:
         return format
     found = detect(path)
     return found if found in ("alpaca", "sharegpt", "messages", "conversation") else "alpaca"
-
-
-def _atomic_text(path, text: str) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -31,6 +30,7 @@ from tunesmith.data.pipeline_config import PrepareConfig, load_config
 from tunesmith.data.pipeline_stage import BatchResult, rejected_row, run_records, stage_for, step_labels
 from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
 from tunesmith.errors import ConfigError, DataError
+from tunesmith.io import atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -274,10 +274,10 @@ def _save_shard(folder: Path, index: int, batch: BatchResult) -> None:
     """Kept records, rejects, then the stats file: its presence marks the shard finished."""
     base = folder / f"{index:06d}"
     _atomic_write(Path(f"{base}.kept.jsonl"),
-                  "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in batch.kept))
+                  "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in batch.kept), scratch=True)
     _atomic_write(Path(f"{base}.rejected.jsonl"),
-                  "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected))
-    _atomic_write(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False))
+                  "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected), scratch=True)
+    _atomic_write(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False), scratch=True)
 
 
 def _load_kept(folder: Path, index: int) -> list[Example]:
@@ -303,9 +303,8 @@ def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list
 
 
 def _write_rejected(path: Path, files: list[Path], extra: list[dict], builder) -> int:
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as out:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         for f in files:
             with open(f, encoding="utf-8") as src:
                 for line in src:
@@ -316,7 +315,6 @@ def _write_rejected(path: Path, files: list[Path], extra: list[dict], builder) -
             builder.add_rejected(row)
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 
@@ -327,10 +325,10 @@ def _gather_clusters(files: list[Path], path: Path) -> None:
         _atomic_write(path, "".join(f.read_text(encoding="utf-8") for f in found))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _atomic_write(path: Path, text: str, scratch: bool = False) -> None:
+    # Work-folder files only need to survive an interrupted process, which the page cache does:
+    # no fsync for them (three per shard would add up); the run's outputs are flushed to disk.
+    atomic_write_text(path, text, fsync=not scratch)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +362,7 @@ def _open_work_dir(cfg: PrepareConfig) -> Path:
         else:
             log.info("resuming from %s", work)
     work.mkdir(parents=True, exist_ok=True)
-    _atomic_write(mark, want + "\n")
+    _atomic_write(mark, want + "\n", scratch=True)
     return work
 
 

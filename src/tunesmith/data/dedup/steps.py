@@ -14,7 +14,6 @@ After `decide`, `clusters` holds one audit row per cluster (kept id, members, si
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -24,6 +23,7 @@ from pydantic import Field, field_validator
 from tunesmith.data.dedup.keep import check_policy, choose, record_id
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop, SetStep, StepOptions
+from tunesmith.io import atomic_write_text
 
 
 class DedupOptions(StepOptions):
@@ -110,14 +110,8 @@ class _DedupStep(SetStep):
 
     def write_clusters(self, path: str | Path) -> Path:
         """The audit rows of the last `decide`, one JSON object per cluster (atomic write)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in self.clusters:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-        return path
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.clusters)
+        return atomic_write_text(path, text)
 
 
 class ExactDedupStep(_DedupStep):

@@ -12,15 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from tunesmith.errors import DataError
+from tunesmith.io import atomic_path
 
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
             ".parquet": "parquet", ".txt": "txt"}
@@ -249,16 +248,8 @@ def _txt_record(line: int, chunk: list[str]) -> Raw:
 
 def write_rows(rows: Iterable[dict], path: Path, k: str) -> int:
     """Write `rows` as file type `k` to `path` atomically; returns the count."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        count = _WRITERS[k](rows, Path(tmp), path)
-        os.replace(tmp, path)
-        return count
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        return _WRITERS[k](rows, tmp, path)
 
 
 def _dumps(row: dict) -> str:

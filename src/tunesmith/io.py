@@ -1,0 +1,89 @@
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+    with atomic_path("out/train.jsonl") as tmp:   # parent folder created; tmp is in the same folder
+        write_everything_to(tmp)                  # any writer that takes a path (pyarrow, csv, open)
+    atomic_write_text("report.json", text)
+
+On success the temporary file is renamed over the target (`os.replace`, atomic on one file system);
+on any exception it is removed and the old target is left as it was.
+
+The file gets the mode a plain `open(path, "w")` would give it: an existing target keeps its mode, a
+new one gets 0o666 minus the umask. (`tempfile.mkstemp` creates 0o600 files, so outputs written
+through it were unreadable to the group, to a web server showing report.html, to a container user.)
+The temporary file is created with `os.open(..., 0o666)` so that the kernel applies the umask; no
+process-wide `os.umask` call (which races with threads) is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """A new empty file next to `path`; returns it and the mode the kernel gave it (umask applied)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"cannot create a temporary file next to {path}")
+
+
+def _target_mode(path: Path, new_file_mode: int) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return new_file_mode
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success give it the right mode and rename it over `path`.
+
+    `fsync=False` skips flushing to disk before the rename: for scratch files that only need to
+    survive an interrupted process (the page cache does), not a power cut.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp, new_mode = _create_temp(path)
+    try:
+        yield tmp
+        # Writers may have replaced the file (a new inode, 0o600 or 0o644): set the mode explicitly.
+        os.chmod(tmp, _target_mode(path, new_mode))
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", fsync: bool = True) -> Path:
+    """Write `text` to `path` atomically (see `atomic_path`); returns the path."""
+    path = Path(path)
+    with atomic_path(path, fsync=fsync) as tmp:
+        with open(tmp, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> Path:
+    """Write `data` to `path` atomically (see `atomic_path`); returns the path."""
+    path = Path(path)
+    with atomic_path(path, fsync=fsync) as tmp:
+        tmp.write_bytes(data)
+    return path

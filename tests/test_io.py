@@ -1,0 +1,74 @@
+"""Atomic writes: the normal file mode, and the old file intact when writing fails."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from tunesmith.data import formats
+from tunesmith.data.example import Example
+from tunesmith.io import atomic_path, atomic_write_text
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield 0o644
+    os.umask(old)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet", ".txt"])
+def test_formats_write_gives_the_normal_mode(tmp_path, umask_022, suffix):
+    to = {".csv": "csv", ".parquet": "parquet", ".txt": "conversation"}.get(suffix, "alpaca")
+    out = tmp_path / "deep" / f"train{suffix}"
+    assert formats.write([Example.single("hi", "hello")], out, to=to) == 1
+    assert mode(out) == umask_022  # mkstemp would have left 0o600
+
+
+def test_new_files_follow_the_umask_and_existing_files_keep_their_mode(tmp_path):
+    old = os.umask(0o027)
+    try:
+        fresh = atomic_write_text(tmp_path / "a" / "fresh.txt", "x")
+        assert mode(fresh) == 0o640
+        private = tmp_path / "private.txt"
+        private.write_text("old")
+        os.chmod(private, 0o600)
+        atomic_write_text(private, "new")
+        assert private.read_text() == "new" and mode(private) == 0o600  # as open(path, "w") would leave it
+    finally:
+        os.umask(old)
+
+
+def test_a_writer_that_replaces_the_temp_file_still_gets_the_normal_mode(tmp_path, umask_022):
+    out = tmp_path / "out.bin"
+    with atomic_path(out, fsync=False) as tmp:
+        tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)  # like a library writing its own new file
+        os.write(fd, b"data")
+        os.close(fd)
+    assert out.read_bytes() == b"data" and mode(out) == umask_022
+
+
+def test_failure_leaves_the_old_file_and_no_temp(tmp_path):
+    out = tmp_path / "report.json"
+    out.write_text("old")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(out) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("disk full")
+    assert out.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_the_temp_file_sits_next_to_the_target(tmp_path):
+    out = tmp_path / "sub" / "x.txt"
+    with atomic_path(out) as tmp:
+        assert tmp.parent == out.parent and tmp.is_file() and not out.exists()
+        tmp.write_text("ok")
+    assert out.read_text() == "ok"
