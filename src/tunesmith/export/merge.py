@@ -20,6 +20,7 @@ reproduce them is an error, not a folder.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -148,6 +149,11 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
     with atomic_dir(out_dir) as staging:
         done.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        sp_model = _base_sentencepiece(done.config)
+        if sp_model is not None and not (staging / "tokenizer.model").exists():
+            # transformers 5 saves only tokenizer.json; llama.cpp's converter and SentencePiece-faithful
+            # loading (text/spm.py) need the original model file (PEERS.md #8: "missing tokenizer.model").
+            shutil.copy(sp_model, staging / "tokenizer.model")
         record = {**asdict(done.report), "template": done.config.template.model_dump()}
         (staging / REPORT_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return done.report
@@ -160,3 +166,11 @@ def _tokenizer_from(path: Path, run_cfg):
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=run_cfg.model.use_fast_tokenizer)
     return faithful_tokenizer(tokenizer, run_cfg)
+
+
+def _base_sentencepiece(run_cfg) -> Path | None:
+    from tunesmith.model.load import resolve
+
+    source = resolve(run_cfg.model)
+    found = Path(source.location) / "tokenizer.model" if source.kind == "folder" else None
+    return found if found is not None and found.is_file() else None
