@@ -46,7 +46,7 @@ def val_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("method", ["lora", "prompt"])
+@pytest.mark.parametrize("method", ["lora", "prompt", "prefix"])
 def test_masked_loss_is_the_training_loss(tmp_path, base_dir, method):
     target = open_target(make_run(tmp_path / method, method, base_dir=base_dir))
     examples = [Example.single(r["instruction"], r["output"]) for r in RECORDS]

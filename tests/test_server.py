@@ -170,3 +170,32 @@ def test_port_in_use_is_a_clear_error(server):
     with pytest.raises(TunesmithError, match=f"port {server.port} on 127.0.0.1 is already in use") as info:
         bind("127.0.0.1", server.port)
     assert "--port" in info.value.hint
+
+
+class _Broken:
+    """The target's model, except that generation fails."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, **kwargs):
+        raise RuntimeError("boom")
+
+
+def test_a_failing_generation_is_a_500_for_that_request_only(target):
+    from dataclasses import replace
+
+    running = RunningServer(create_app(replace(target, model=_Broken(target.model))), bind("127.0.0.1", 0)).start()
+    try:
+        base = f"http://127.0.0.1:{running.port}"
+        body = {"model": target.name, "messages": [{"role": "user", "content": "x"}], "max_tokens": 3}
+        r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60)
+        assert r.status_code == 500 and "generation failed: RuntimeError: boom" in r.json()["error"]["message"]
+        streamed = httpx.post(f"{base}/v1/chat/completions", json={**body, "stream": True}, timeout=60).text
+        assert "RuntimeError: boom" in streamed and streamed.rstrip().endswith("data: [DONE]")
+        assert httpx.get(f"{base}/health").json()["status"] == "ok"
+    finally:
+        running.stop()

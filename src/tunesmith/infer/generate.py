@@ -73,8 +73,6 @@ def default_stop_ids(model, tokenizer) -> list[int]:
     return sorted(ids)
 
 
-stop_ids = default_stop_ids  # the name chat used before templates existed
-
 
 @dataclass
 class Completion:
