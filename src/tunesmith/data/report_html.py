@@ -1,9 +1,10 @@
-"""report.html: one self-contained page (inline SVG plots drawn by matplotlib, no external files)."""
+"""report.html: one self-contained page (inline SVG plots written by report_svg, no external files)."""
 
 from __future__ import annotations
 
 import html
-import io
+
+from tunesmith.data.report_svg import grouped_bars, horizontal_bars
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -83,54 +84,17 @@ def _examples(examples: dict) -> str:
     return "".join(out)
 
 
-def _svg(fig) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: small files, readable labels
-    return plt
-
-
 def _lengths_svg(lengths: dict) -> str | None:
     before, after, bins = lengths["before"], lengths["after"], lengths["bins"]
     if not any(before) and not any(after):
         return None
-    plt = _pyplot()
     names = [f"{lo}–{hi - 1}" for lo, hi in zip(bins, bins[1:])] + [f"{bins[-1]}+"]
     first = next(i for i, (b, a) in enumerate(zip(before, after)) if a or b)
     last = max(i for i, (b, a) in enumerate(zip(before, after)) if a or b)
-    xs = list(range(first, last + 1))
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.bar([x - 0.2 for x in xs], [before[x] for x in xs], width=0.4, label="before", color="#9ab")
-    ax.bar([x + 0.2 for x in xs], [after[x] for x in xs], width=0.4, label="after", color="#2a6")
-    ax.set_xticks(xs, [names[x] for x in xs], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel("records")
-    ax.legend()
-    return _svg(fig)
+    xs = range(first, last + 1)
+    return grouped_bars([names[x] for x in xs], {"before": [before[x] for x in xs], "after": [after[x] for x in xs]},
+                        ["#9ab", "#2a6"], "records")
 
 
 def _bars_svg(values: dict, unit: str) -> str | None:
-    if not values:
-        return None
-    plt = _pyplot()
-    items = sorted(values.items(), key=lambda kv: kv[1])[-25:]
-    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.28 * len(items)))
-    ax.barh([k for k, _ in items], [v for _, v in items], color="#47a")
-    for i, (_, v) in enumerate(items):
-        ax.text(v, i, f" {v:,}", va="center", fontsize=8)
-    ax.set_xlabel(unit)
-    ax.tick_params(axis="y", labelsize=8)
-    ax.margins(x=0.15)
-    return _svg(fig)
+    return horizontal_bars(values, unit) if values else None
