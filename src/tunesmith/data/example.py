@@ -18,6 +18,7 @@ ROLES: tuple[str, ...] = ("user", "assistant")
 # The names data steps use to choose which text they touch.
 FieldName = Literal["system", "instruction", "input", "output", "all"]
 FIELD_NAMES: tuple[str, ...] = ("system", "instruction", "input", "output", "all")
+_KNOWN_FIELDS = frozenset(FIELD_NAMES)
 
 
 @dataclass
@@ -77,10 +78,41 @@ class Example:
 
     def texts(self, fields: tuple[str, ...] | list[str] = ("all",)) -> Iterator[str]:
         """The texts named by `fields`, for steps that only read."""
-        for _, get, _ in self._slots(fields):
-            value = get()
-            if value:
-                yield value
+        return iter(self.text_list(fields))
+
+    def text_list(self, fields: tuple[str, ...] | list[str] = ("all",)) -> list[str]:
+        """`texts(fields)` as a list, in the same order as `_slots`. Steps call this on every record, so it
+        walks the turns directly instead of building the getter/setter closures `map_text` needs."""
+        if not _KNOWN_FIELDS.issuperset(fields):
+            self._check_fields(fields)
+        system = self.system if ("all" in fields or "system" in fields) else None
+        out = [system] if system else []
+        if "all" in fields:
+            for turn in self.turns:
+                if turn.content:
+                    out.append(turn.content)
+                if turn.input:
+                    out.append(turn.input)
+            return out
+        want_instruction, want_input, want_output = "instruction" in fields, "input" in fields, "output" in fields
+        if not (want_instruction or want_input or want_output):
+            return out
+        last_user = last_answer = None
+        for i in range(len(self.turns) - 1, -1, -1):
+            role = self.turns[i].role
+            if role == "user" and last_user is None:
+                last_user = i
+            elif role == "assistant" and last_answer is None:
+                last_answer = i
+            if last_user is not None and last_answer is not None:
+                break
+        for i in sorted(j for j in (last_user, last_answer) if j is not None):
+            turn = self.turns[i]
+            if turn.content and ((want_instruction and i == last_user) or (want_output and i == last_answer)):
+                out.append(turn.content)
+            if turn.input and want_input and i == last_user:
+                out.append(turn.input)
+        return out
 
     def map_text(self, fn: Callable[[str], str], fields: tuple[str, ...] | list[str] = ("all",)) -> "Example":
         """Apply `fn` to each chosen text in place; returns self for chaining."""
@@ -90,15 +122,19 @@ class Example:
                 put(fn(value))
         return self
 
+    @staticmethod
+    def _check_fields(fields) -> None:
+        unknown = set(fields) - _KNOWN_FIELDS
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}; choose from {list(FIELD_NAMES)}")
+
     def copy(self) -> "Example":
         return copy.deepcopy(self)
 
     def _slots(self, fields):
         """(name, getter, setter) for every text slot named by `fields`, each slot once."""
         wanted = set(fields)
-        unknown = wanted - set(FIELD_NAMES)
-        if unknown:
-            raise ValueError(f"unknown field(s) {sorted(unknown)}; choose from {list(FIELD_NAMES)}")
+        self._check_fields(wanted)
         every = "all" in wanted
         last_user = max((i for i, t in enumerate(self.turns) if t.role == "user"), default=None)
         last_answer = max((i for i, t in enumerate(self.turns) if t.role == "assistant"), default=None)

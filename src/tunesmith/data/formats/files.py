@@ -216,7 +216,7 @@ def _parquet(path: Path) -> Iterator[Raw]:
             n += 1
             # Columns make every field exist in every row; an absent field reads as null.
             value = {k: v for k, v in row.items() if v is not None}
-            yield Raw(n, json.dumps(row, ensure_ascii=False, default=str), value)
+            yield Raw(n, _dumps(row), value)
 
 
 def _txt(text: str) -> Iterator[Raw]:
@@ -252,8 +252,8 @@ def write_rows(rows: Iterable[dict], path: Path, k: str) -> int:
         return _WRITERS[k](rows, tmp, path)
 
 
-def _dumps(row: dict) -> str:
-    return json.dumps(row, ensure_ascii=False, default=str)
+# One encoder for every row: json.dumps with any non-default option builds a new encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _write_jsonl(rows, tmp: Path, path: Path) -> int:
@@ -293,7 +293,7 @@ def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return _dumps(value)
     return str(value)
 
 

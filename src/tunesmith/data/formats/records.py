@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from tunesmith.data.example import Example, Turn
@@ -259,7 +260,14 @@ def default_id(meta: dict) -> str | None:
     """The id a reader gives a record without its own: "<file stem>:<line>"."""
     if "source" not in meta or "line" not in meta:
         return None
-    return f"{Path(str(meta['source'])).stem}:{meta['line']}"
+    return f"{_stem(str(meta['source']))}:{meta['line']}"
+
+
+@lru_cache(maxsize=64)
+def _stem(source: str) -> str:
+    # Every record of a file asks this twice (read, write): building a Path each time cost more than
+    # parsing the record's JSON.
+    return Path(source).stem
 
 
 def conversation_text(example: Example) -> str:

@@ -31,17 +31,8 @@ class StepOptions(Section):
 
 
 def read_texts(example: Example, fields) -> list[str]:
-    """`example.texts(fields)` as a list; the common `all` is walked directly (steps call this on every
-    record, and the general field lookup costs more than some steps themselves)."""
-    if "all" in fields:
-        out = [example.system] if example.system else []
-        for turn in example.turns:
-            if turn.content:
-                out.append(turn.content)
-            if turn.input:
-                out.append(turn.input)
-        return out
-    return list(example.texts(fields))
+    """`example.texts(fields)` as a list (steps call this on every record: see `Example.text_list`)."""
+    return example.text_list(fields)
 
 
 def map_texts(example: Example, fn, fields) -> Example:

@@ -48,7 +48,9 @@ _URL_TRAILING = ".,;:!?'\")]"
 _FENCE = re.compile(r"(```.*?(?:```|\Z))", re.DOTALL)
 # Runs of spaces inside a line (indentation at the start of a line is kept: nested lists, poems).
 _SPACES = re.compile(r"(?<=\S)(?:[ \t\u00a0\u2000-\u200a\u202f\u205f]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f])")
+_SPACE_HINT = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f]")  # what _SPACES changes besides "  "
 _LINE_END_SPACE = re.compile(r"[ \t\u00a0]+(?=\n|\Z)")
+_LINE_END_CHARS = (" ", "\t", "\u00a0")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ONE_LEADING_SPACE = re.compile(r"(?<=\n) (?=\S)")  # left by removed tags; real indentation is wider
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\u2060\ufeff]")
@@ -72,6 +74,7 @@ class CleanStep(Step):
         o = self.options
         self._fields = tuple(o.fields)
         self._width = {"alnum": _FULLWIDTH_ALNUM, "all": _FULLWIDTH_ALL}.get(o.width)
+        self._wide_hint = _char_class(self._width) if self._width is not None else None
         self._ftfy_config = None
         if o.fix_unicode:
             import ftfy
@@ -110,7 +113,8 @@ class CleanStep(Step):
         if self._ftfy_config is not None and _CONTROL.search(text):
             text = _CONTROL.sub("", text)
             self.stats.counts["control_chars"] += 1
-        if self._width is not None and not text.isascii():
+        # str.translate with a dict looks up every character in Python: only run it when a wide one is there.
+        if self._width is not None and not text.isascii() and self._wide_hint.search(text):
             wide = text.translate(self._width)
             if wide != text:
                 self.stats.counts["width"] += 1
@@ -176,11 +180,20 @@ def _replace_url(match: re.Match, replacement: str) -> str:
     return replacement + url[cut:]
 
 
+def _char_class(table: dict) -> re.Pattern:
+    """A regex matching any character `table` maps."""
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(table)) + "]")
+
+
 def tidy_whitespace(text: str) -> str:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
-    text = _LINE_END_SPACE.sub("", text)
+    # The two space rules start with a look-behind / look-ahead, which the regex engine tries at every
+    # position; these plain tests find exactly the texts they could change, and most texts are tidy.
+    if "  " in text or (not text.isascii() or "\t" in text) and _SPACE_HINT.search(text):
+        text = _SPACES.sub(" ", text)
+    if text[-1:] in _LINE_END_CHARS or " \n" in text or "\t\n" in text or "\u00a0\n" in text:
+        text = _LINE_END_SPACE.sub("", text)
     if "\n " in text:
         text = _ONE_LEADING_SPACE.sub("", text)
     if "\n\n\n" in text:

@@ -18,7 +18,7 @@ from pydantic import Field
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 # A Latin-script word of two letters or more (single letters are variables, list markers, units).
@@ -72,7 +72,8 @@ class LanguageDetector:
         if "://" in text or "www." in text or "@" in text or "```" in text:
             text = _NOISE.sub(" ", text)
         ascii_only = text.isascii()
-        han = len(_HAN.findall(text)) if not ascii_only else 0
+        # Counted by runs: findall of single characters builds one string per Han character.
+        han = sum(map(len, _HAN_RUN.findall(text))) if not ascii_only else 0
         # Kana, Hangul, Cyrillic, Arabic, Indic, Thai are rare in this data: one scan decides whether to count them.
         rare = not ascii_only and _RARE_SCRIPT.search(text) is not None
         kana = len(_KANA.findall(text)) if rare else 0

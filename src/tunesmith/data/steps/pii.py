@@ -147,10 +147,20 @@ _CONTEXT_WORDS_LATIN = ("passport", "medical record", "mrn", "qq", "wechat", "we
 
 
 def _has_context(text: str) -> bool:
-    if not text.isascii() and any(w in text for w in _CONTEXT_WORDS_HAN):
-        return True
+    if not text.isascii():
+        for w in _CONTEXT_WORDS_HAN:  # a loop, not any(<generator>): this runs on every text
+            if w in text:
+                return True
     low = text.lower()
-    return any(w in low for w in _CONTEXT_WORDS_LATIN)
+    for w in _CONTEXT_WORDS_LATIN:
+        if w in low:
+            return True
+    return False
+
+
+# Which cheap test must pass before a type's pattern is tried.
+_GATES = {"passport": "context", "medical_record": "context", "qq": "context", "wechat": "context",
+          "email": "at", "ipv4": "ipv4", "ipv6": "ipv6"}
 
 
 class PiiFinder:
@@ -159,31 +169,19 @@ class PiiFinder:
     def __init__(self, types: tuple[str, ...] = PII_TYPES) -> None:
         wanted = set(types)
         self.patterns = [(t, re.compile(p), v) for t, p, v in _PATTERNS if t in wanted]
+        # (gate, type, pattern, validator) in pattern order, the gate looked up once here, not per text.
+        self._gated = [(_GATES.get(t, "digits"), t, p, v) for t, p, v in self.patterns]
         self.invalid: dict[str, int] = {}
 
     def find(self, text: str) -> list[PiiMatch]:
-        digits = _DIGIT_RUN.search(text) is not None
-        at = "@" in text
-        ipv4 = "." in text and _IPV4_HINT.search(text) is not None
-        ipv6 = "::" in text or text.count(":") >= 7
-        context = _has_context(text)
-        if not (digits or at or ipv4 or ipv6 or context):
+        gates = {"digits": _DIGIT_RUN.search(text) is not None, "at": "@" in text,
+                 "ipv4": "." in text and _IPV4_HINT.search(text) is not None,
+                 "ipv6": "::" in text or text.count(":") >= 7, "context": _has_context(text)}
+        if not any(gates.values()):
             return []
         found: list[PiiMatch] = []
-        for kind, pattern, valid in self.patterns:
-            if kind in ("passport", "medical_record", "qq", "wechat"):
-                if not context:
-                    continue
-            elif kind == "email":
-                if not at:
-                    continue
-            elif kind == "ipv4":
-                if not ipv4:
-                    continue
-            elif kind == "ipv6":
-                if not ipv6:
-                    continue
-            elif not digits:
+        for gate, kind, pattern, valid in self._gated:
+            if not gates[gate]:
                 continue
             for m in pattern.finditer(text):
                 if valid is not None and not valid(m):
