@@ -1,0 +1,254 @@
+"""The Train tab's form: built from `RunConfig` itself, validated by it, and estimated by the library.
+
+The fields, their types, defaults, choices and help text come from the pydantic schema, so the form
+can never drift from what `tunesmith train` accepts. Form values arrive as strings keyed by dotted
+name (`train.lr`); they are typed here, validated by `RunConfig`, then checked by the training
+preflight (`check_before_loading`, the same checks `train` runs first), and every problem comes
+back tied to the field it names.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from tunesmith.errors import TunesmithError
+from tunesmith.run_config import RunConfig
+
+SECTIONS = ("model", "data", "template", "method", "train")
+TOP_LEVEL = ("output_dir", "seed")
+
+# Method options that matter only for some methods: the form hides the others.
+LORA_FAMILY = ("lora", "qlora", "dora", "adalora")
+METHOD_FIELDS = {
+    "method.r": LORA_FAMILY, "method.alpha": LORA_FAMILY, "method.dropout": LORA_FAMILY,
+    "method.rslora": ("lora", "qlora", "dora"), "method.target_modules": LORA_FAMILY + ("ia3",),
+    "method.num_virtual_tokens": ("prefix", "prompt", "ptuning"), "method.prompt_init_text": ("prompt",),
+    "method.encoder_hidden_size": ("prefix", "ptuning"), "method.prefix_projection": ("prefix",),
+    "method.trainable_layers": ("freeze",), "method.trainable_modules": ("freeze",), "method.target_r": ("adalora",),
+}
+# What a newcomer needs first; the rest of each section folds under "more".
+MAIN_FIELDS = {
+    "model.path", "model.dtype", "data.train", "data.val_split", "template.name", "template.system",
+    "template.max_seq_len", "method.name", *METHOD_FIELDS, "train.epochs", "train.max_steps", "train.micro_batch_size",
+    "train.grad_accum", "train.lr", "train.eval_every", "train.save_every", "train.gradient_checkpointing",
+    "output_dir",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The schema as form fields
+# ---------------------------------------------------------------------------------------------
+
+def _kind(annotation) -> tuple[str, list | None, bool]:
+    """(kind, choices, nullable) of a field annotation: kind is bool, int, float, str, choice, list or
+    list|str (a list, or one word such as all-linear)."""
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    nullable = type(None) in args
+    if origin is Literal:
+        return "choice", list(args), False
+    if args and origin is not list:  # a union
+        inner = [a for a in args if a is not type(None)]
+        kinds = [_kind(a)[0] for a in inner]
+        if set(kinds) == {"list", "str"}:
+            return "list|str", None, nullable
+        return kinds[0], _kind(inner[0])[1], nullable
+    if origin is list:
+        return "list", None, False
+    return {bool: "bool", int: "int", float: "float"}.get(annotation, "str"), None, False
+
+
+def _field(key: str, info) -> dict:
+    kind, choices, nullable = _kind(info.annotation)
+    default = info.get_default(call_default_factory=True)
+    return {"key": key, "kind": kind, "choices": choices, "nullable": nullable, "default": _display(default),
+            "help": info.description or "", "main": key in MAIN_FIELDS, "methods": METHOD_FIELDS.get(key)}
+
+
+def form_schema() -> dict:
+    sections = []
+    for name in SECTIONS:
+        block = RunConfig.model_fields[name]
+        sub: type[BaseModel] = block.annotation  # type: ignore[assignment]
+        sections.append({"name": name, "help": block.description,
+                         "fields": [_field(f"{name}.{k}", v) for k, v in sub.model_fields.items()]})
+    sections.append({"name": "run", "help": "Where the run goes.",
+                     "fields": [_field(k, RunConfig.model_fields[k]) for k in TOP_LEVEL]})
+    return {"sections": sections}
+
+
+def _display(value) -> str:
+    """A default as the form shows it: lists comma-separated, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+_FIELDS = {f["key"]: f for s in form_schema()["sections"] for f in s["fields"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Form values -> RunConfig, with every problem tied to its field
+# ---------------------------------------------------------------------------------------------
+
+def _typed(field: dict, raw: str) -> Any:
+    """The form's string as the value the schema wants; what cannot be typed is passed on as is, so the
+    schema's own message ("Input should be a valid number") names the field."""
+    raw = raw.strip()
+    kind = field["kind"]
+    if raw == "" and (field["nullable"] or kind in ("int", "float")):
+        return None if field["nullable"] else raw
+    if kind == "bool":
+        return {"true": True, "false": False, "on": True, "off": False}.get(raw.lower(), raw)
+    if kind in ("int", "float"):
+        try:
+            return int(raw) if kind == "int" else float(raw)
+        except ValueError:
+            return raw
+    if kind in ("list", "list|str"):
+        if kind == "list|str" and "," not in raw and not raw.startswith("["):
+            return raw
+        items = [x.strip() for x in raw.strip("[]").split(",") if x.strip()]
+        return [_int_or_str(x) for x in items]
+    return raw
+
+
+def _int_or_str(x: str):
+    try:
+        return int(x)
+    except ValueError:
+        return x
+
+
+def build(values: dict[str, str]) -> tuple[RunConfig | None, dict[str, str]]:
+    """(config, {}) or (None, {field: message})."""
+    data: dict = {}
+    errors: dict[str, str] = {}
+    for key, raw in values.items():
+        field = _FIELDS.get(key)
+        if field is None:
+            errors[key] = f"unknown key '{key}'"
+            continue
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = _typed(field, str(raw))
+    if errors:
+        return None, errors
+    try:
+        return RunConfig.model_validate(data), {}
+    except ValidationError as e:
+        for item in e.errors():
+            key = ".".join(str(p) for p in item["loc"][:2] if not isinstance(p, int))
+            errors.setdefault(key, item["msg"].replace("Input should be", "should be"))
+        return None, errors
+
+
+def check(cfg: RunConfig, root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """(errors, warnings) by field, from what the config names on disk and the training preflight."""
+    errors: dict[str, str] = {}
+    warnings: dict[str, str] = {}
+    if not cfg.data.train:
+        errors["data.train"] = "give at least one training file"
+    for key, paths in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
+        missing = [p for p in paths if not _under(root, p).is_file()]
+        if missing:
+            errors.setdefault(key, f"not found: {', '.join(missing)} (paths are relative to {root})")
+    if not cfg.output_dir.strip():
+        errors["output_dir"] = "give a folder for the run"
+    from tunesmith.model import catalog
+
+    if cfg.model.path not in catalog.EMBEDDED and "model.path" not in errors:
+        from tunesmith.model.load import resolve
+
+        try:
+            resolve(cfg.model.model_copy(update={"path": str(_under(root, cfg.model.path))})
+                    if _under(root, cfg.model.path).exists() else cfg.model)
+        except TunesmithError as e:
+            errors["model.path"] = e.message
+    try:
+        _preflight(cfg, root)
+    except TunesmithError as e:
+        key = field_named_in(e.message) or "run"
+        if "already holds a run" in e.message:
+            warnings["output_dir"] = "holds a run already: resume it from the runs list, or launch with overwrite"
+        else:
+            errors.setdefault(key, e.message + (f" ({e.hint})" if e.hint else ""))
+    return errors, warnings
+
+
+def _preflight(cfg: RunConfig, root: Path) -> None:
+    """The checks `tunesmith train` runs before loading anything, here without touching the folder."""
+    from tunesmith.model.load import default_device
+    from tunesmith.train.distributed import Dist
+    from tunesmith.train.preflight import check_before_loading, resolve
+    from tunesmith.train.run_folder import RunFolder
+
+    check_before_loading(resolve(cfg), Dist(device=default_device()), RunFolder(_under(root, cfg.output_dir)),
+                         resume=None, overwrite=False)
+
+
+def _under(root: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p
+
+
+def field_named_in(message: str) -> str | None:
+    """The first form key a library message names (`method.target_r=8 is above ...` -> method.target_r)."""
+    for match in re.finditer(r"[a-z_]+\.[a-z_0-9]+|output_dir|seed", message):
+        if match.group(0) in _FIELDS:
+            return match.group(0)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The config as the CLI takes it
+# ---------------------------------------------------------------------------------------------
+
+def overrides(cfg: RunConfig) -> list[str]:
+    """`key=value` for every setting that differs from the default, as `tunesmith train` reads them."""
+    default = RunConfig()
+    out = []
+    for key in _FIELDS:
+        value, base = _get(cfg, key), _get(default, key)
+        if value != base:
+            out.append(f"{key}={_cli_value(value)}")
+    return out
+
+
+def _get(cfg: RunConfig, key: str):
+    obj: Any = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _cli_value(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def train_command(cfg: RunConfig) -> str:
+    return shlex.join(["tunesmith", "train", *overrides(cfg)])
+
+
+def config_path(cfg: RunConfig, root: Path) -> Path:
+    """Where the UI writes the config of a run it launches: next to the run folder, as `<output_dir>.yaml`."""
+    out = _under(root, cfg.output_dir.rstrip("/"))
+    return out.with_name(out.name + ".yaml")
