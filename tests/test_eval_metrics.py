@@ -36,6 +36,7 @@ def test_bleu_by_hand():
     assert metrics.sentence_bleu(hyp, ref) == pytest.approx(100 * math.exp(1 - 6 / 4))
     assert metrics.sentence_bleu("a b c".split(), ref) == 0.0   # no 4-gram at all
     assert metrics.corpus_bleu([[]], [ref]) == 0.0
+    assert metrics.corpus_bleu([[], ["a"] * 4], [["a"], ["b"]]) == 0.0  # nothing matches: no smoothed score
 
 
 def test_corpus_bleu_matches_sacrebleu():

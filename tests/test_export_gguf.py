@@ -61,6 +61,19 @@ def test_run_folder_exports_merged_weights_and_run_template(tmp_path, tiny_model
     assert (plain - got).abs().max() > 5e-2 * scale
 
 
+def test_full_run_exports_with_sentencepiece_scores(tmp_path, tiny_model_dir):
+    import sentencepiece
+
+    run = make_run(tmp_path / "full-run", "full", base_dir=tiny_model_dir)
+    done = export_gguf(run, tmp_path / "full.gguf", type="f16")
+    assert done.verification.ok, done.verification.describe()
+    _, fields = _fields(done.written.path)
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(tiny_model_dir / "tokenizer.model"))
+    scores = list(fields["tokenizer.ggml.scores"].contents())
+    # llama.cpp merges SentencePiece pieces by score: the real ones, although run/model/ has no tokenizer.model
+    assert scores[:sp.vocab_size()] == pytest.approx([sp.GetScore(i) for i in range(sp.vocab_size())])
+
+
 def test_refusals(tmp_path, tiny_model_dir):
     run = make_run(tmp_path / "run", "prefix", base_dir=tiny_model_dir)
     with pytest.raises(TunesmithError, match="cannot merge a prefix tuning adapter"):

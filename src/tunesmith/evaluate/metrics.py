@@ -73,8 +73,8 @@ class BleuStats:
                          self.hyp_len + other.hyp_len, self.ref_len + other.ref_len)
 
     def score(self) -> float:
-        if self.hyp_len == 0:
-            return 0.0
+        if self.hyp_len == 0 or not any(self.correct):
+            return 0.0  # no n-gram of any order matches: smoothing must not invent a score
         smooth = 1.0
         log_sum = 0.0
         for correct, total in zip(self.correct, self.total):

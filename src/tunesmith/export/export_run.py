@@ -30,9 +30,9 @@ def export_gguf(spec: str | Path, out: str | Path, *, type: str = "f16", dequant
         raise TunesmithError(f"{out}: the output file should end in .gguf", "for example --gguf my-model.q8_0.gguf")
     if out.exists() and not force:
         raise TunesmithError(f"{out} exists", "choose another name or pass --force")
-    model, tokenizer, template, pre, note = _load(Path(spec), dequantize)
+    model, tokenizer, template, pre, sp_model, note = _load(Path(spec), dequantize)
     written = gguf.write(model, tokenizer, out, type=type, chat_template=template, pre_hint=pre,
-                         name=Path(spec).resolve().name)
+                         name=Path(spec).resolve().name, sp_model=sp_model)
     check = None
     if verify:
         check = gguf.verify(out, model, tokenizer, type)
@@ -44,7 +44,8 @@ def export_gguf(spec: str | Path, out: str | Path, *, type: str = "f16", dequant
 
 
 def _load(spec: Path, dequantize: bool):
-    """(model, tokenizer, chat template, pre-tokenizer hint, note) of a run folder or a model folder."""
+    """(model, tokenizer, chat template, pre-tokenizer hint, base tokenizer.model, note) of a run folder
+    or a model folder."""
     from transformers import AutoModelForCausalLM
 
     from tunesmith.config import ModelConfig
@@ -56,20 +57,27 @@ def _load(spec: Path, dequantize: bool):
     if folder.config.is_file():
         cfg = read_config(spec)
         if (folder.model / "config.json").is_file():
+            from transformers import AutoTokenizer
+
+            from tunesmith.infer.target import faithful_tokenizer
+
             model = AutoModelForCausalLM.from_pretrained(folder.model, dtype=torch.float32)
-            tokenizer = load_tokenizer(ModelConfig(path=str(folder.model)))
+            tokenizer = faithful_tokenizer(AutoTokenizer.from_pretrained(folder.model), cfg)
             note = ""
         else:
             from tunesmith.export.merge import merge_in_memory
 
             done = merge_in_memory(spec, dequantize=dequantize, device=torch.device("cpu"))
             model, tokenizer, note = done.model, done.tokenizer, done.report.describe()
-        return model.eval(), tokenizer, jinja_for(cfg.template.name, tokenizer), _source_pre(cfg.model), note
+        from tunesmith.export.merge import base_sentencepiece
+
+        return (model.eval(), tokenizer, jinja_for(cfg.template.name, tokenizer), _source_pre(cfg.model),
+                base_sentencepiece(cfg), note)
     if not (spec / "config.json").is_file():
         raise TunesmithError(f"{spec} is neither a tunesmith run folder (config.yaml) nor a model folder (config.json)")
     model = AutoModelForCausalLM.from_pretrained(spec, dtype=torch.float32).eval()
     tokenizer = load_tokenizer(ModelConfig(path=str(spec)))
-    return model, tokenizer, getattr(tokenizer, "chat_template", None), _folder_pre(spec), ""
+    return model, tokenizer, getattr(tokenizer, "chat_template", None), _folder_pre(spec), None, ""
 
 
 def _source_pre(model_cfg) -> str | None:

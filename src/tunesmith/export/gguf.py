@@ -86,7 +86,7 @@ class Written:
 
 
 def write(model, tokenizer, out: str | Path, type: str = "f16", chat_template: str | None = None,
-          name: str | None = None, pre_hint: str | None = None) -> Written:
+          name: str | None = None, pre_hint: str | None = None, sp_model: str | Path | None = None) -> Written:
     """Write `model` + `tokenizer` to `out` (a temporary file renamed into place when complete)."""
     import gguf
 
@@ -96,7 +96,7 @@ def write(model, tokenizer, out: str | Path, type: str = "f16", chat_template: s
     check_architecture(config)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    vocab = gguf_vocab.build(tokenizer, config.vocab_size, pre_hint)
+    vocab = gguf_vocab.build(tokenizer, config.vocab_size, pre_hint, sp_model)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     writer = gguf.GGUFWriter(str(tmp), "llama")
     try:

@@ -62,8 +62,9 @@ class GgufVocab:
         writer.add_add_eos_token(self.add_eos)
 
 
-def build(tokenizer, n_vocab: int, pre_hint: str | None = None) -> GgufVocab:
-    """The GGUF vocabulary of `tokenizer` for a model with `n_vocab` embedding rows."""
+def build(tokenizer, n_vocab: int, pre_hint: str | None = None, sp_model: str | Path | None = None) -> GgufVocab:
+    """The GGUF vocabulary of `tokenizer` for a model with `n_vocab` embedding rows; `sp_model` is the
+    tokenizer.model it came from, when the tokenizer's own folder does not have it (a run's tokenizer/)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise TunesmithError(f"GGUF export needs a fast tokenizer; {type(tokenizer).__name__} has no tokenizer.json form",
@@ -76,7 +77,7 @@ def build(tokenizer, n_vocab: int, pre_hint: str | None = None) -> GgufVocab:
     tokens, types, specials = _token_table(tokenizer, spec, n_vocab)
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
     if model.get("byte_fallback"):
-        vocab = GgufVocab("llama", "default", tokens, types, _sp_scores(tokenizer, tokens, types),
+        vocab = GgufVocab("llama", "default", tokens, types, _sp_scores(tokenizer, tokens, types, sp_model),
                           merges, add_space_prefix=_adds_space_prefix(spec))
     elif _is_byte_level(spec):
         vocab = GgufVocab("gpt2", pre_hint or _pre_name(spec), tokens, types, None, merges)
@@ -122,9 +123,9 @@ def _token_table(tokenizer, spec: dict, n_vocab: int) -> tuple[list[str], list[i
     return tokens, types, {k: v for k, v in specials.items() if v is not None}
 
 
-def _sp_scores(tokenizer, tokens: list[str], types: list[int]) -> list[float]:
+def _sp_scores(tokenizer, tokens: list[str], types: list[int], sp_model=None) -> list[float]:
     """SentencePiece scores: from tokenizer.model when it matches these pieces, else by id order."""
-    model_file = _find_sp_model(tokenizer)
+    model_file = Path(sp_model) if sp_model else _find_sp_model(tokenizer)
     if model_file is not None:
         from sentencepiece import SentencePieceProcessor
 

@@ -149,7 +149,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
     with atomic_dir(out_dir) as staging:
         done.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        sp_model = _base_sentencepiece(done.config)
+        sp_model = base_sentencepiece(done.config)
         if sp_model is not None and not (staging / "tokenizer.model").exists():
             # transformers 5 saves only tokenizer.json; llama.cpp's converter and SentencePiece-faithful
             # loading (text/spm.py) need the original model file (PEERS.md #8: "missing tokenizer.model").
@@ -168,7 +168,7 @@ def _tokenizer_from(path: Path, run_cfg):
     return faithful_tokenizer(tokenizer, run_cfg)
 
 
-def _base_sentencepiece(run_cfg) -> Path | None:
+def base_sentencepiece(run_cfg) -> Path | None:
     from tunesmith.model.load import resolve
 
     source = resolve(run_cfg.model)
