@@ -144,21 +144,6 @@ def test_language_keep_list_and_mixed():
         == "language"
 
 
-def test_token_length_uses_the_target_tokenizer(tiny_model_dir, tiny_tokenizer):
-    from tunesmith.data.steps.model_filters import TokenLengthStep
-
-    text = "hello world " * 20
-    n = len(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
-    opts = dict(step="token_length", model={"path": str(tiny_model_dir)}, template_tokens_per_turn=0)
-    ok = TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n + len(tiny_tokenizer("hi")["input_ids"]) + 5))
-    assert not isinstance(ok(Example.single("hi", text)), Drop)
-    short = TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n - 1))
-    out = short(Example.single("hi", text))
-    assert out.reason == "too_many_tokens" and f"> max_seq_len {n - 1}" in out.detail
-    results = short.apply_batch([Example.single("a", "b"), Example.single("hi", text)])
-    assert not isinstance(results[0], Drop) and isinstance(results[1], Drop)
-
-
 def test_perplexity_scores_and_thresholds(tiny_model_dir):
     from tunesmith.data.steps.model_filters import PerplexityStep
 

@@ -1,6 +1,6 @@
 """Filters that need a model: `token_length` (the target tokenizer) and `perplexity` (a small LM).
 
-Both work a batch at a time: a fast tokenizer encodes a whole shard in one Rust call, and the LM
+Both work a batch at a time: the tokenizer encodes a whole shard's rendered texts in one call, and the LM
 scores records in padded mini-batches. The pipeline falls back to one record at a time if a batch
 fails, so a record that breaks the tokenizer is rejected alone.
 """
@@ -9,53 +9,62 @@ from __future__ import annotations
 
 import math
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tunesmith.config import ModelConfig
 from tunesmith.data.example import Example, FieldName
 from tunesmith.data.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.data.steps.token_count import rendered_lengths
 
 
 class TokenLengthOptions(StepOptions):
     model: ModelConfig = Field(default_factory=ModelConfig, description=(
         "The model whose tokenizer counts (only the tokenizer is loaded)."))
+    template: str = Field("auto", description=(
+        "Chat template the records will be trained with: auto (the tokenizer's own chat template; a\n"
+        "tokenizer without one is refused, name a template then), alpaca, llama2, llama2-zh, chatml.\n"
+        "Each record is counted as training renders it, template tokens included."))
     max_seq_len: int = Field(2048, gt=0, description="Drop records longer than this many tokens, template included.")
     min_tokens: int = Field(0, ge=0, description="Drop records shorter than this many tokens.")
-    template_tokens_per_turn: int = Field(8, ge=0, description=(
-        "Tokens a chat template adds per turn (role markers, end token); 8 fits llama2/chatml roughly."))
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, v):
+        from tunesmith.text.templates import TEMPLATE_NAMES
+
+        if v not in TEMPLATE_NAMES:
+            raise ValueError(f"unknown template '{v}'; choose one of {', '.join(TEMPLATE_NAMES)}")
+        return v
+
+    @field_validator("fields")
+    @classmethod
+    def _whole_record(cls, v):
+        if list(v) != ["all"]:
+            raise ValueError("token_length counts the whole rendered record; leave `fields` out")
+        return v
 
 
 class TokenLengthStep(Step):
-    """Drop records longer than max_seq_len tokens of the target tokenizer."""
+    """Drop records whose rendered training sample is longer than max_seq_len tokens."""
 
     name = "token_length"
     Options = TokenLengthOptions
 
     def __init__(self, options: TokenLengthOptions | None = None) -> None:
         from tunesmith.model.load import load_tokenizer
+        from tunesmith.text.templates import get_template
 
         super().__init__(options)
         self.tokenizer = load_tokenizer(self.options.model)
-        self._fields = tuple(self.options.fields)
+        self.template = get_template(self.options.template, self.tokenizer)
 
     def apply(self, example: Example) -> Example | Drop:
         return self.apply_batch([example])[0]
 
     def apply_batch(self, examples: list[Example]) -> list[Example | Drop]:
         o = self.options
-        texts, owner = [], []
-        for i, e in enumerate(examples):
-            for t in read_texts(e, self._fields):
-                texts.append(t)
-                owner.append(i)
-        counts = [0] * len(examples)
-        if texts:
-            ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-            for i, row in zip(owner, ids):
-                counts[i] += len(row)
         out: list[Example | Drop] = []
-        for e, n in zip(examples, counts):
-            n += o.template_tokens_per_turn * (len(e.turns) + (e.system is not None))
+        for e, n in zip(examples, rendered_lengths(examples, self.template, self.tokenizer)):
             if n > o.max_seq_len:
                 out.append(Drop("too_many_tokens", f"{n} tokens > max_seq_len {o.max_seq_len}"))
             elif n < o.min_tokens:
