@@ -75,3 +75,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "--out" in capsys.readouterr().err
     assert main(["data", "contamination", str(train), str(tmp_path / "missing.jsonl")]) == 2
     assert main(["data", "contamination", str(train), str(train), "--fields", "question"]) == 2
+
+
+def test_containment_finds_a_question_buried_in_a_long_record():
+    planter = Planter(seed=3)
+    question = planter.latin(160)
+    short = "Translate the sentence to French"  # 5 words: 3 shingles, contained in many innocent records
+    bench = [Example.single(question, "", id="q"), Example.single(short, "", id="short")]
+    filler = planter.latin(900)
+    train = [Example.single(filler[:400] + " " + question + " " + filler[400:], "x", id="buried"),
+             Example.single(f"{short}: {planter.latin(300)}", "x", id="innocent"),
+             Example.single(planter.latin(300), "x", id="other")]
+    assert find_contamination(train, {"b": bench}, criterion="jaccard").hits == []  # J ~ 0.15: LSH never sees it
+    hits = find_contamination(train, {"b": bench}).hits  # default: max of jaccard and containment
+    assert [(h.train_id, h.eval_id, h.measure, h.similarity) for h in hits] == [("buried", "q", "containment", 1.0)]
+    assert find_contamination(train, {"b": bench}, criterion="containment").contaminated() == {0}
+    loose = find_contamination(train, {"b": bench}, min_shingles=1)  # without the floor, the short one matches
+    assert loose.contaminated() == {0, 1}

@@ -13,8 +13,11 @@ examples:
 
 What counts as a match: the prompt (instruction + input; --fields changes it) of a training record
 equals an evaluation record's after folding case, width, punctuation, whitespace and traditional vs
-simplified Chinese (exact), or their word/character n-gram sets have a Jaccard similarity of at least
---threshold (near; MinHash-LSH candidates, each checked exactly). Evaluation files may hold prompts
+simplified Chinese (exact), or their word/character n-gram sets are alike at --threshold or above
+(near). --criterion picks the measure: jaccard (MinHash-LSH candidates, each checked exactly),
+containment (share of the eval record's n-grams found in the training record: catches a benchmark
+question buried in a long record; counted for eval records of --min-shingles n-grams or more), or
+max (default: either). Evaluation files may hold prompts
 only (no answers). With --remove, the clean training records go to --out (same record format as
 TRAIN unless --to) and the removed ones, each naming its evaluation twin, to OUT_STEM.contaminated.jsonl.
 Unreadable training records are listed with file:line; with --remove they go, verbatim, to
@@ -32,7 +35,11 @@ def register(data_sub) -> None:
     p.add_argument("train", help="training data file")
     p.add_argument("evals", nargs="+", metavar="EVAL", help="evaluation / benchmark files")
     p.add_argument("--method", choices=("near", "exact"), default="near", help="near (default) includes exact")
-    p.add_argument("--threshold", type=float, default=0.7, help="Jaccard similarity for near matches (default 0.7)")
+    p.add_argument("--threshold", type=float, default=0.7, help="similarity for near matches (default 0.7)")
+    p.add_argument("--criterion", choices=("max", "jaccard", "containment"), default="max",
+                   help="near measure: max of jaccard and containment (default), jaccard, containment")
+    p.add_argument("--min-shingles", type=int, default=5,
+                   help="containment counts only for eval records with this many n-grams or more (default 5)")
     p.add_argument("--fields", default="instruction,input",
                    help="texts compared, comma-separated: system, instruction, input, output, all "
                         "(default instruction,input)")
@@ -62,7 +69,9 @@ def run(args) -> int:
         raise ConfigError(f"--fields: unknown field(s) {unknown or args.fields!r}",
                           f"choose from {', '.join(FIELD_NAMES)}, comma-separated")
     if not 0 < args.threshold <= 1:
-        raise ConfigError(f"--threshold {args.threshold}: must be in (0, 1]", "a Jaccard similarity such as 0.7")
+        raise ConfigError(f"--threshold {args.threshold}: must be in (0, 1]", "a similarity such as 0.7")
+    if args.min_shingles < 1:
+        raise ConfigError(f"--min-shingles {args.min_shingles}: must be 1 or more", "the default is 5")
     if args.remove and not args.out:
         raise ConfigError("--remove needs --out CLEAN (the file the clean training records go to)",
                           "add --out train.clean.jsonl")
@@ -81,13 +90,15 @@ def run(args) -> int:
         if skipped:
             print(f"{path}: {skipped} unreadable records skipped", file=sys.stderr)
 
-    report = find_contamination(train, evals, method=args.method, threshold=args.threshold, fields=fields)
+    report = find_contamination(train, evals, method=args.method, threshold=args.threshold, fields=fields,
+                                criterion=args.criterion, min_shingles=args.min_shingles)
     print(f"{args.train}: {report.train_records} records read, {len(report.hits)} contaminated "
           f"({100 * len(report.hits) / max(1, report.train_records):.1f}%)")
     for name, count in report.per_eval_file().items():
         print(f"  {name}: {report.eval_records[name]} eval records; {count} training records match one")
     for hit in report.hits[:args.show]:
-        print(f"  {hit.train_id} ~ {hit.eval_file}:{hit.eval_id} ({hit.method}, {hit.similarity:.2f})")
+        how = hit.method if hit.method == "exact" else f"{hit.measure} {hit.similarity:.2f}"
+        print(f"  {hit.train_id} ~ {hit.eval_file}:{hit.eval_id} ({how})")
     if len(report.hits) > args.show:
         print(f"  ... {len(report.hits) - args.show} more" + ("" if args.report else " (--report FILE lists all)"))
     if bad:
