@@ -1,0 +1,62 @@
+"""Every shipped config validates, and runs one training step on the tiny Llama with its own method settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunesmith import config
+from tunesmith.run_config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+EXAMPLES = [ROOT / "examples" / "quickstart" / "train.yaml"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_there_is_a_config_for_every_method_and_model():
+    from tunesmith.model.methods import REGISTRY
+
+    names = {p.stem for p in CONFIGS}
+    for model in ("smollm2", "llama2-7b"):
+        for method in REGISTRY:
+            assert f"{model}-{method}" in names
+
+
+@pytest.mark.parametrize("path", CONFIGS + EXAMPLES, ids=lambda p: p.stem)
+def test_config_validates_and_is_commented(path):
+    cfg = config.load(RunConfig, path)
+    assert path.read_text().lstrip().startswith("#")
+    if path.parent.name == "configs":
+        assert cfg.method.name == path.stem.rsplit("-", 1)[-1]
+        assert cfg.output_dir == f"runs/{path.stem}"
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.startswith("smollm2")] + EXAMPLES,
+                         ids=lambda p: p.stem)
+def test_config_runs_a_step_on_the_tiny_model(path, tiny_model_dir, tmp_path):
+    """The method block as shipped, on the tiny model and a tiny data file (the model and data are swapped)."""
+    from tunesmith.train.loop import train
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"Say {w}.", "input": "", "output": f"{w} {w}."}) + "\n"
+                            for w in ("apple", "river", "stone", "cloud", "music", "green")))
+    cfg = config.load(RunConfig, path, [
+        f"model.path={tiny_model_dir}", "model.dtype=fp32", f"data.train=[{data}]", "data.val_split=0",
+        "template.name=llama2-zh", "train.max_steps=1", "train.micro_batch_size=2", "train.grad_accum=1",
+        f"output_dir={tmp_path / 'run'}"])
+    if cfg.method.prompt_init_text:
+        cfg.method.prompt_init_text = "Answer briefly."
+    result = train(cfg, progress=False)
+    assert len(result.losses) == 1 and result.losses[0] > 0
+    assert (tmp_path / "run" / ("model" if cfg.method.name in ("full", "freeze") else "adapter")).is_dir()
