@@ -99,3 +99,16 @@ def test_run_tokenizer_tokenizes_like_training(tmp_path, base_dir):
     training = load_tokenizer(ModelConfig(path=str(base_dir)))
     for text in ("  two leading spaces", " lead", "a  b   c", "你好 世界"):
         assert target.tokenizer(text).input_ids == training(text).input_ids, text
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt", "ptuning"])
+def test_batched_generation_of_prompt_learning_equals_one_at_a_time(tmp_path, base_dir, method):
+    # generate/eval batch left-padded prompts: the virtual tokens must still sit right before each prompt
+    from tunesmith.infer.generate import generate_batch
+
+    target = open_target(make_run(tmp_path / method, method, base_dir=base_dir))
+    prompts = [target.prompt_ids(Example.single(q, "")) for q in ("hi", "a somewhat longer question here", "你好")]
+    greedy = Sampling(max_new_tokens=5)
+    batched = generate_batch(target.model, target.tokenizer, prompts, greedy, [-1], batch_size=3, progress=False)
+    for prompt, answer in zip(prompts, batched):
+        assert answer.token_ids == greedy_by_forward(target.model, prompt, 5)
