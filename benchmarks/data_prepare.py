@@ -4,13 +4,14 @@
     python benchmarks/data_prepare.py --n 1000000     # the issue's 1M
 
 Generates ~200-character Chinese/English instruction records (a fifth with planted PII of every type,
-some HTML, URLs, AI boilerplate, unsafe text, empty answers), then measures in one run:
-  1. tunesmith's record steps in one process (records/s per core),
-  2. tunesmith's pii step alone (records/s per core),
+some HTML, URLs, AI boilerplate, unsafe text, empty answers), then measures in one run, as CPU time
+per record (so other load on the machine inflates the numbers less than wall-clock would):
+  1. tunesmith's six record steps in one process, each step's share timed inside the same run,
+  2. tunesmith's pii step alone, and how much of the planted PII it masks,
   3. Presidio (presidio-analyzer pattern recognizers: email, phone via phonenumbers for CN, credit card,
      IP, plus pattern recognizers for Chinese ID numbers, and presidio-anonymizer's replace) on a sample,
-  4. the whole `prepare()` run with N workers (read, shards, write, report), wall-clock records/s,
-and how much of the planted PII each masks. Presidio is optional: `pip install presidio-analyzer
+  4. the reader and writer alone, and the whole `prepare()` run with N workers (read, shards, write,
+     report): CPU of every process per record, and wall-clock records/s. Presidio is optional: `pip install presidio-analyzer
 presidio-anonymizer` (no spaCy model is needed: recognizers are called directly).
 """
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -93,8 +95,12 @@ def examples(records):
 
 
 def time_stage(step_dicts, records, batch=5000):
+    """CPU seconds of the record stage over `records` (5000-record shards, as `prepare` runs them), the
+    kept examples, and CPU seconds per step measured inside the same run (each step sees what the
+    steps before it kept, as in a real pipeline)."""
     from tunesmith.data.pipeline_config import step_options
     from tunesmith.data.pipeline_stage import RecordStage
+    from tunesmith.data.steps import Drop
 
     stage = RecordStage([step_options(s, i) for i, s in enumerate(step_dicts)])
     exs = examples(records)
@@ -102,7 +108,26 @@ def time_stage(step_dicts, records, batch=5000):
     kept = []
     for i in range(0, len(exs), batch):
         kept.extend(stage.run(exs[i:i + batch]).kept)
-    return time.process_time() - started, kept
+    total = time.process_time() - started
+    per_step = dict.fromkeys(stage.labels, 0.0)
+    exs = examples(records)
+    for i in range(0, len(exs), batch):
+        alive = exs[i:i + batch]
+        for label, step in zip(stage.labels, stage.steps):
+            t = time.process_time()
+            alive = [r for r in stage._apply(step, alive) if not isinstance(r, Drop)]
+            per_step[label] += time.process_time() - t
+    return total, kept, per_step
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (worker processes)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def row(what: str, seconds: float, n: int, note: str = "") -> None:
+    print(f"  {what:<44} {seconds / n * 1e6:>9.1f} {n / seconds:>13,.0f}  {note}")
 
 
 def presidio_engine():
@@ -151,18 +176,40 @@ def main() -> int:
     avg = sum(len(x["instruction"]) + len(x["output"]) for x in records) / len(records)
     print(f"generated {args.n:,} records, {avg:.0f} characters on average, in {time.perf_counter() - t:.1f} s")
 
-    seconds, _ = time_stage(STEPS, records)
-    ours_all = args.n / seconds
-    print(f"tunesmith clean+language+quality+machine_text+pii+safety, 1 process: {ours_all:,.0f} records/s per core")
-    for one in STEPS:
-        sec, _ = time_stage([one], records[:20_000])
-        print(f"    {one['step']:<14} alone: {min(args.n, 20_000) / sec:>9,.0f} records/s per core "
-              f"({sec / min(args.n, 20_000) * 1e6:.0f} us/record)")
-    pii_seconds, pii_kept = time_stage([{"step": "pii"}], records)
-    ours_pii = args.n / pii_seconds
-    ours_masked = masked_share([e.output for e in pii_kept], planted)
-    print(f"tunesmith pii alone, 1 process:                                       {ours_pii:,.0f} records/s per core, "
-          f"planted PII masked: {ours_masked:.1%}")
+    print(f"  {'CPU time, one process':<44} {'us/record':>9} {'records/s/core':>13}")
+    seconds, _, per_step = time_stage(STEPS, records)
+    for label, sec in per_step.items():
+        row(f"{label} (inside the six-step run)", sec, args.n)
+    row("all six steps: clean+language+quality+machine_text+pii+safety", seconds, args.n)
+    pii_seconds, pii_kept, _ = time_stage([{"step": "pii"}], records)
+    row("pii alone", pii_seconds, args.n, f"planted PII masked: {masked_share([e.output for e in pii_kept], planted):.1%}")
+
+    # Before Presidio: it imports torch, after which prepare() must spawn its workers (slower to start).
+    from tunesmith.data.pipeline import prepare
+    from tunesmith.data.pipeline_config import PrepareConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.jsonl"
+        with open(raw, "w", encoding="utf-8") as f:
+            for x in records:
+                f.write(json.dumps(x, ensure_ascii=False) + "\n")
+        cfg = PrepareConfig(inputs=[str(raw)], steps=STEPS, workers=args.workers, shard_size=10_000,
+                            output={"path": str(Path(tmp) / "out" / "train.jsonl")})
+        from tunesmith.data import formats
+
+        t = time.process_time()
+        items = list(formats.read(raw))
+        row("read (formats.read, JSON lines)", time.process_time() - t, len(items))
+        t = time.process_time()
+        formats.write(items, Path(tmp) / "copy.jsonl", to="alpaca")
+        row("write (formats.write, JSON lines)", time.process_time() - t, len(items))
+        del items
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        result = prepare(cfg, progress=sys.stderr.isatty())
+        cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        row(f"prepare() end to end, {args.workers} workers (CPU, all processes)", cpu, result.read,
+            f"{result.read / wall:,.0f} records/s wall-clock, load average {os.getloadavg()[0]:.1f} "
+            f"({result.kept:,} kept, {result.rejected:,} rejected)")
 
     try:
         mask = presidio_engine()
@@ -174,26 +221,12 @@ def main() -> int:
         mask("warm up: tldextract loads its suffix list once")
         t = time.process_time()
         after = [mask(x["output"]) for x in sample]
-        presidio = len(sample) / (time.process_time() - t)
-        p_masked = masked_share(after, planted[:len(sample)])
-        print(f"presidio pattern recognizers + anonymizer, 1 process:                 {presidio:,.0f} records/s per core, "
-              f"planted PII masked: {p_masked:.1%}")
-        print(f"ratio: tunesmith pii / presidio = {ours_pii / presidio:.1f}x; "
-              f"tunesmith all six steps / presidio pii alone = {ours_all / presidio:.1f}x")
-
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import PrepareConfig
-
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw.jsonl"
-        with open(raw, "w", encoding="utf-8") as f:
-            for x in records:
-                f.write(json.dumps(x, ensure_ascii=False) + "\n")
-        cfg = PrepareConfig(inputs=[str(raw)], steps=STEPS, workers=args.workers, shard_size=10_000,
-                            output={"path": str(Path(tmp) / "out" / "train.jsonl")})
-        result = prepare(cfg, progress=sys.stderr.isatty())
-        print(f"prepare() end to end, {args.workers} workers (read, shards, write, report): "
-              f"{result.read / result.seconds:,.0f} records/s wall-clock, load average {os.getloadavg()[0]:.1f} ({result.kept:,} kept, {result.rejected:,} rejected)")
+        presidio = time.process_time() - t
+        row("presidio pattern recognizers + anonymizer", presidio, len(sample),
+            f"planted PII masked: {masked_share(after, planted[:len(sample)]):.1%}")
+        rate = len(sample) / presidio
+        print(f"  ratio: tunesmith pii / presidio = {args.n / pii_seconds / rate:.1f}x; "
+              f"tunesmith all six steps / presidio pii alone = {args.n / seconds / rate:.1f}x")
     return 0
 
 
