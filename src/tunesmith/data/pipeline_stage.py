@@ -88,16 +88,18 @@ class RecordStage:
         stats: dict[str, StepStats] = {}
         alive = examples
         for label, step in zip(self.labels, self.steps):
-            step.stats = StepStats()
+            step.stats = stepstats = StepStats()
             results = self._apply(step, alive)
             survivors = []
             for example, result in zip(alive, results):
-                step.count(result)
-                if isinstance(result, Drop):
+                if isinstance(result, Drop):  # Step.count, inlined: this loop runs per record and step
+                    stepstats.dropped[result.reason] += 1
                     rejected.append(rejected_row(label, result, example.to_dict()))
                 else:
                     survivors.append(result)
-            stats[label] = step.stats
+            stepstats.seen += len(results)
+            stepstats.kept += len(survivors)
+            stats[label] = stepstats
             alive = survivors
         return BatchResult(alive, rejected, stats)
 
@@ -110,18 +112,36 @@ class RecordStage:
                     return results
             except Exception:  # find the record that breaks it: one batch of one per record, below
                 return [_guarded(step, e, batch=True) for e in examples]
-        return [_guarded(step, e) for e in examples]
+        apply, out = step.apply, []
+        for example in examples:  # _guarded, inlined for the common case that nothing raises
+            try:
+                result = apply(example)
+            except Exception as e:  # a record must never kill the run: reject it with the reason
+                result = _error_drop(e)
+            else:
+                if not isinstance(result, (Example, Drop)):
+                    result = _wrong_type(result)
+            out.append(result)
+        return out
 
 
 def _guarded(step: Step, example: Example, batch: bool = False) -> Example | Drop:
     try:
         result = step.apply_batch([example])[0] if batch else step.apply(example)
     except Exception as e:  # a record must never kill the run: reject it with the reason
-        text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
-        return Drop("error", f"{type(e).__name__}: {text}" if text else type(e).__name__)
+        return _error_drop(e)
     if not isinstance(result, (Example, Drop)):
-        return Drop("error", f"step returned {type(result).__name__}, not an Example or Drop")
+        return _wrong_type(result)
     return result
+
+
+def _error_drop(e: Exception) -> Drop:
+    text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
+    return Drop("error", f"{type(e).__name__}: {text}" if text else type(e).__name__)
+
+
+def _wrong_type(result) -> Drop:
+    return Drop("error", f"step returned {type(result).__name__}, not an Example or Drop")
 
 
 # Steps are expensive to build (automata, language model, tokenizer): one set per process.
