@@ -72,7 +72,10 @@ async function send() {
       } else if (event === "done") {
         let box = answers.querySelector(`[data-side="${data.side}"]`);
         if (!box) answers.append(box = bubble(data.side));
-        if (!data.text) box.querySelector(".text").replaceChildren(el("i", {class: "muted", text: "(empty answer: the end token came first)"}));
+        // The completion is the answer of record: pieces are shown as they come, but a byte-fallback
+        // tokenizer can still revise the decoded tail once the last bytes of a character arrive.
+        box.querySelector(".text").replaceChildren(data.text ? data.text
+          : el("i", {class: "muted", text: "(empty answer: the end token came first)"}));
         box.classList.add("done");
         box.querySelector(".meta").textContent = `${data.completion_tokens} tokens · ${data.finish_reason} · ` +
           `${data.seconds} s · ${data.tokens_per_s ?? "–"} tokens/s`;

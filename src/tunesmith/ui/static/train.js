@@ -195,7 +195,7 @@ async function poll() {
   if (d.manifest !== undefined) { state.detail = d; }
   showRun(d);
   const live = ["running", "starting"].includes(d.status);
-  state.runTimer = setTimeout(poll, live ? 700 : 4000);
+  state.runTimer = setTimeout(poll, live ? 500 : 4000);
 }
 
 function showRun(d) {
