@@ -93,7 +93,7 @@ def _serve_missing() -> bool:
 
 @pytest.mark.skipif(_serve_missing(), reason="`tunesmith serve` (tunesmith.infer.server and its command) is not "
                                              "in this checkout yet")
-def test_tunesmith_serve_over_http(tmp_path, tiny_model_dir):
+def test_tunesmith_serve_over_http(tmp_path, tiny_model_dir, capsys):
     from run_factory import make_run
 
     run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)   # served with its llama2-zh template
@@ -114,9 +114,13 @@ def test_tunesmith_serve_over_http(tmp_path, tiny_model_dir):
             assert time.time() < deadline, "tunesmith serve did not come up"
             time.sleep(0.3)
         out, cache = tmp_path / "qa.jsonl", tmp_path / "cache.sqlite"
-        # No --model: the client asks /v1/models for the one model the server has.
-        assert main(["data", "synth", *DOCS, "--out", str(out), "--base-url", base, "--cache", str(cache),
-                     "--concurrency", "2", *QUICK]) == 0
+        # No --model: the client asks /v1/models for the one model the server has. Passages are measured
+        # with the served model's tokenizer: the estimate would overflow this tiny 600-piece vocabulary.
+        args = ["data", "synth", *DOCS, "--out", str(out), "--base-url", base, "--cache", str(cache),
+                "--concurrency", "2", *QUICK]
+        assert main(args) == 2
+        assert "too long for the model" in capsys.readouterr().err     # and says what to do about it
+        assert main(args + [f"split.tokenizer={tiny_model_dir}"]) == 0
         report = _report(out)
         _accounted(out, report)
         usage = report["usage"]

@@ -105,6 +105,11 @@ class OpenAIClient:
         hints = {401: "set the API key in the environment variable named by backend.api_key_env",
                  403: "the API key lacks access to this model",
                  404: f"check backend.base_url (it usually ends in /v1) and that model '{self.model}' exists"}
+        if status == 400 and "context" in body.lower():
+            # Passages are measured by an estimate unless told the model's tokenizer; the model disagreed.
+            return TunesmithError(f"{self.base_url} refused a prompt as too long for the model: {body}",
+                                  "lower split.max_tokens, or set split.tokenizer to the model's folder so passages "
+                                  "are measured with its own tokenizer")
         return TunesmithError(f"{self.base_url}/chat/completions answered HTTP {status}: {body}",
                               hints.get(status, "check the request settings (backend.model, backend.max_tokens)"))
 
