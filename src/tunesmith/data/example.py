@@ -106,7 +106,13 @@ class Example:
                 last_answer = i
             if last_user is not None and last_answer is not None:
                 break
-        for i in sorted(j for j in (last_user, last_answer) if j is not None):
+        if last_user is None or last_answer is None:
+            chosen = (last_user,) if last_answer is None else (last_answer,)
+        else:
+            chosen = (last_user, last_answer) if last_user < last_answer else (last_answer, last_user)
+        for i in chosen:
+            if i is None:
+                continue
             turn = self.turns[i]
             if turn.content and ((want_instruction and i == last_user) or (want_output and i == last_answer)):
                 out.append(turn.content)
