@@ -62,10 +62,9 @@ class FaultServer:
 
     def reply_for(self, content: str) -> str:
         """A question about the passage; some passages get replies the checks must drop."""
-        if "\nQuestion: " in content or "\n\n问题：" in content:
-            passage = content.split("Passage:\n", 1)[-1].split("内容：\n", 1)[-1]
+        passage = content.rsplit("\n\n", 1)[0]          # the default prompts: passage, blank line, request
+        if "\nQuestion: " in content or "\n问题：" in content:
             return "Answer: " + _head(passage)
-        passage = content.split("Passage:\n", 1)[-1].split("内容：\n", 1)[-1]
         h = int(hashlib.sha256(content.encode()).hexdigest()[8:16], 16)
         if h % 9 == 0:
             return passage                                  # copies the passage: dropped

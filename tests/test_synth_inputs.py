@@ -60,11 +60,11 @@ def test_default_prompts_speak_the_passage_language():
     assert detect_language(PASSAGE_ZH) == "zh" and detect_language(PASSAGE_EN) == "en"
     assert detect_language("LoRA 的秩 r 越大，可训练参数越多。") == "zh"         # mixed, still Chinese
     zh = Prompts().question_messages(PASSAGE_ZH)[-1]["content"]
-    assert zh.startswith("请你为这段内容生成一个合理的问题") and zh.endswith(PASSAGE_ZH)
+    assert zh.startswith(PASSAGE_ZH) and zh.endswith("请你为这段内容生成一个合理的问题。只输出问题本身。")
     en = Prompts(system="Be brief.").answer_messages(PASSAGE_EN, "How hot should green tea be?")
     assert en[0] == {"role": "system", "content": "Be brief."}
     assert "Question: How hot should green tea be?" in en[1]["content"] and PASSAGE_EN in en[1]["content"]
-    assert Prompts(language="en").question_messages(PASSAGE_ZH)[-1]["content"].startswith("Write one sensible")
+    assert Prompts(language="en").question_messages(PASSAGE_ZH)[-1]["content"].endswith("only the question.")
 
 
 def test_custom_templates_are_checked_and_filled_literally():

@@ -1,7 +1,7 @@
 """What the LLM is asked: one question per passage, and optionally an answer grounded in it.
 
-The Chinese default is the chapter's own wording, "请你为这段内容生成一个合理的问题", with the
-instructions a model needs to reply with just the question. A template is plain text with
+The Chinese default is the chapter's own wording, "请你为这段内容生成一个合理的问题", after the
+passage, with the one instruction a model needs to reply with just the question. A template is plain text with
 `{passage}` (and, for answers, `{question}`) where those go; other braces are left alone, so
 templates may contain JSON or code.
 """
@@ -14,17 +14,17 @@ import regex
 
 from tunesmith.errors import ConfigError
 
+# The passage first and the request last: small models follow the instruction they read last. Measured
+# with SmolLM2-135M-Instruct on 4-5 English passages: instruction first, 0/5 replies were questions
+# (it commented on the passage or echoed the instructions); passage first, 4/4 were.
 QUESTION = {
-    "zh": "请你为这段内容生成一个合理的问题。这个问题应当能用这段内容回答。"
-          "只输出问题本身，不要回答，不要复述内容，不要加编号或前缀。\n\n内容：\n{passage}",
-    "en": "Write one sensible question that this passage answers. Reply with the question only: "
-          "no answer, no preamble, no numbering, and do not copy the passage.\n\nPassage:\n{passage}",
+    "zh": "{passage}\n\n请你为这段内容生成一个合理的问题。只输出问题本身。",
+    "en": "{passage}\n\nWrite one question that the text above answers. Reply with only the question.",
 }
 ANSWER = {
-    "zh": "请只根据下面的内容回答问题。回答要完整、准确，内容里没有的信息不要编造。\n\n"
-          "内容：\n{passage}\n\n问题：{question}",
-    "en": "Answer the question using only the passage below. Be complete and accurate, and do not add "
-          "facts that are not in the passage.\n\nPassage:\n{passage}\n\nQuestion: {question}",
+    "zh": "{passage}\n\n请只根据上面的内容回答下面的问题，内容里没有的信息不要编造。\n问题：{question}",
+    "en": "{passage}\n\nAnswer the question below using only the text above; do not add facts that are not "
+          "in it.\nQuestion: {question}",
 }
 LANGUAGES = ("zh", "en")
 
