@@ -31,7 +31,7 @@ _EN_ASKS = regex.compile(
     r"outline|according to|in what|based on)\b", regex.I)
 _UNANSWERED = regex.compile(
     r"(?:passage|text|context) (?:does not|doesn't|did not) (?:mention|say|state|provide|contain|specify)|"
-    r"not (?:mentioned|stated|provided|specified) in the (?:passage|text|context)|"
+    r"not (?:mentioned|stated|provided|specified|given) in the (?:provided |given |above )?(?:passage|text|context)|"
     r"(?:内容|文中|原文|文本|材料|段落)(?:中|里)?(?:并)?(?:没有|未)(?:提到|提及|说明|给出|涉及)|无法(?:根据|从)")
 _NOT_TEXT = regex.compile(r"[\s\p{P}\p{S}]+")
 
