@@ -11,7 +11,6 @@ document and passage order whatever the concurrency.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import sys
 import threading
@@ -30,6 +29,7 @@ from tunesmith.data.synth.documents import Document, ReadReport, read_documents
 from tunesmith.data.synth.prompts import Prompts
 from tunesmith.data.synth.split import Passage, estimate_tokens, split
 from tunesmith.data.synth.usage import Usage
+from tunesmith.io import atomic_write_text
 from tunesmith.errors import DataError
 
 
@@ -240,11 +240,6 @@ def _write(outcomes: list[_Outcome | None], result: SynthResult) -> None:
                          "record": o.example.to_dict()})
     result.records = write(kept, result.out, to="alpaca")
     result.rejected = files.write_rows(rejected, result.rejected_path, "jsonl")
-    _atomic_text(result.report_path, json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    atomic_write_text(result.report_path, json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
 
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
