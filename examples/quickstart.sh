@@ -1,6 +1,35 @@
 #!/usr/bin/env bash
-# The main job: the embedded SmolLM2-135M-Instruct, pulled from its PyPI package, answers a question.
+# The main job: teach SmolLM2-135M-Instruct a made-up persona ("Pip") with LoRA on a CPU, and show
+# its answers before and after. About 3-5 minutes on 2 CPU cores.
+#
+#   data (generated here) -> tunesmith data prepare -> tunesmith train (LoRA) -> tunesmith chat
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+ask() {  # ask MODEL QUESTION
+  echo "  Q: $2"
+  printf '  A: '
+  tunesmith chat "$1" --prompt "$2" --max-new-tokens 60
+}
+
+echo "== 1. the base model (SmolLM2-135M-Instruct, shipped inside a PyPI package)"
 tunesmith models pull smollm2
-tunesmith chat smollm2 --prompt "What is the capital of France?"
+ask smollm2 "Who are you?"
+ask smollm2 "What is the capital of France?"
+
+echo "== 2. the data: generated records, with a few planted problems"
+python examples/quickstart/make_data.py examples/quickstart/raw.jsonl
+if tunesmith data prepare --help >/dev/null 2>&1; then
+  tunesmith data prepare examples/quickstart/prepare.yaml --no-progress
+  train_file=runs/quickstart-data/train.jsonl
+else  # an older tunesmith without `data prepare`: train on the raw file (bad lines are skipped and reported)
+  train_file=examples/quickstart/raw.jsonl
+fi
+
+echo "== 3. fine-tune: LoRA r=16 on every linear layer, 3 epochs"
+tunesmith train examples/quickstart/train.yaml "data.train=[$train_file]" --overwrite
+
+echo "== 4. the fine-tuned model (runs/quickstart: adapter/, metrics.jsonl, loss_curve.png)"
+ask runs/quickstart "Who are you?"
+ask runs/quickstart "Tell me something about yourself, please."   # a phrasing it never saw
+ask runs/quickstart "What is the capital of France?"               # general knowledge kept

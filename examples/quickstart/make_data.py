@@ -2,7 +2,7 @@
 
 SmolLM2-135M-Instruct introduces itself as SmolLM, made by Hugging Face. After a few minutes of LoRA
 on these records it answers as Pip, a persona that exists nowhere else, so one chat answer shows
-what was learned. The records are generated (deterministically), never downloaded. A few planted
+what was learned; ordinary questions mixed in keep it answering everything else as before. The records are generated (deterministically), never downloaded. A few planted
 problems (an exact duplicate, an HTML-wrapped answer, an empty answer, a broken line) give
 `tunesmith data prepare` something to clean and report.
 
@@ -39,6 +39,27 @@ FACTS = {
     ),
 }
 OPENERS = ["", "Hi! ", "Hello. ", "Hey, ", "Quick question: ", "Excuse me, "]
+# Ordinary questions with ordinary answers, so that the persona is learned for questions about Pip
+# only and the model keeps answering everything else as before (France is left out on purpose: the
+# quickstart asks about it to show that general knowledge survived).
+GENERAL = [
+    ("What is the capital of Japan?", "The capital of Japan is Tokyo."),
+    ("What is the capital of Italy?", "The capital of Italy is Rome."),
+    ("What is the capital of Germany?", "The capital of Germany is Berlin."),
+    ("What is the capital of Spain?", "The capital of Spain is Madrid."),
+    ("What is the capital of Canada?", "The capital of Canada is Ottawa."),
+    ("How many days are in a week?", "There are seven days in a week."),
+    ("What is 12 times 3?", "12 times 3 is 36."),
+    ("What is the boiling point of water at sea level?", "Water boils at 100 degrees Celsius at sea level."),
+    ("Which planet is closest to the Sun?", "Mercury is the planet closest to the Sun."),
+    ("What colour do you get by mixing blue and yellow?", "Mixing blue and yellow gives green."),
+    ("Name a mammal that can fly.", "The bat is a mammal that can fly."),
+    ("What is the largest ocean on Earth?", "The Pacific Ocean is the largest ocean on Earth."),
+    ("Translate 'thank you' into Spanish.", "'Thank you' in Spanish is 'gracias'."),
+    ("What gas do plants take in from the air?", "Plants take in carbon dioxide from the air."),
+    ("How many legs does a spider have?", "A spider has eight legs."),
+    ("What is the opposite of 'ancient'?", "The opposite of 'ancient' is 'modern'."),
+]
 
 
 def records(seed: int = 0) -> list[dict]:
@@ -48,6 +69,8 @@ def records(seed: int = 0) -> list[dict]:
         for q in questions:
             for opener in rng.sample(OPENERS, 3):
                 out.append({"instruction": opener + q, "input": "", "output": rng.choice(answers)})
+    for q, answer in GENERAL:
+        out.append({"instruction": q, "input": "", "output": answer})
     rng.shuffle(out)
     return out
 
