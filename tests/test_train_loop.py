@@ -218,3 +218,26 @@ def test_neftune_adds_noise_in_training_only(tiny_model_dir, tmp_path):
     with torch.no_grad():
         first, second = noisy.model(input_ids=ids).logits, noisy.model(input_ids=ids).logits
     assert torch.equal(first, second)
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tiny_model_dir, tmp_path):
+    data = samples(4)
+    plain = train(config(tiny_model_dir, tmp_path / "a", max_steps=3), samples=data, progress=False)
+    checkpointed = train(config(tiny_model_dir, tmp_path / "b", max_steps=3, gradient_checkpointing=True),
+                         samples=data, progress=False)
+    assert checkpointed.losses == pytest.approx(plain.losses, rel=1e-5)
+
+
+def test_cli_train_print_config_and_run(tiny_model_dir, tmp_path, capsys):
+    from tunesmith.cli import main
+
+    data = write_alpaca(tmp_path / "train.jsonl", n=8)
+    args = [f"model.path={tiny_model_dir}", f"data.train=[{data}]", "template.name=llama2-zh",
+            "train.max_steps=2", "train.micro_batch_size=4", f"output_dir={tmp_path / 'run'}"]
+    assert main(["train", *args, "--print-config"]) == 0
+    assert "# Fine-tuning method" in capsys.readouterr().out
+    assert main(["train", *args, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "done: 2 steps" in out and "run folder" in out
+    assert main(["train", *args, "--no-progress"]) == 2  # a finished run is not silently overwritten
+    assert "--resume" in capsys.readouterr().err
