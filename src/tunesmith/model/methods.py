@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -76,7 +77,10 @@ def apply(model: nn.Module, cfg: MethodConfig, ctx: MethodContext = MethodContex
     if method.needs_4bit or getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         # Casts norms to fp32 and makes the frozen quantized base feed gradients to the adapters.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    peft_model = get_peft_model(model, method.peft_config(model, cfg, ctx))
+    with warnings.catch_warnings():
+        # peft 0.21 asks transformers 5 a deprecated question; the user can do nothing about it.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, method.peft_config(model, cfg, ctx))
     if cfg.name in PROMPT_LEARNING:
         fix_prompt_learning_generate(peft_model)
     return peft_model
