@@ -112,3 +112,23 @@ def test_batched_generation_of_prompt_learning_equals_one_at_a_time(tmp_path, ba
     batched = generate_batch(target.model, target.tokenizer, prompts, greedy, [-1], batch_size=3, progress=False)
     for prompt, answer in zip(prompts, batched):
         assert answer.token_ids == greedy_by_forward(target.model, prompt, 5)
+
+
+def test_streamed_pieces_add_up_to_the_final_text(base_dir):
+    """Byte-fallback tokens decode differently alone and in a run (an unfinished UTF-8 sequence becomes
+    U+FFFD for every byte), so text must not be streamed until a byte run is closed."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunesmith.infer.generate import byte_fallback_ids
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    tok = AutoTokenizer.from_pretrained(base_dir)
+    assert len(byte_fallback_ids(tok)) == 256
+    prompt = tok("Write a poem about the sea.").input_ids
+    saw_bytes = False
+    for seed in range(6):  # a random model samples byte tokens often
+        gen = Generation(model, tok, prompt, Sampling(max_new_tokens=24, temperature=1.5, seed=seed), stop_ids=[-1])
+        pieces = list(gen)
+        saw_bytes |= any(i in byte_fallback_ids(tok) for i in gen.completion.token_ids)
+        assert "".join(pieces) == gen.completion.text
+    assert saw_bytes

@@ -13,6 +13,7 @@ prompt that leaves no room and shortens max_new_tokens to what is left.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -20,6 +21,8 @@ from typing import Iterator, Sequence
 import torch
 
 from tunesmith.errors import TunesmithError
+
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
 
 @dataclass
@@ -149,11 +152,12 @@ class Generation:
         thread = threading.Thread(target=run, daemon=True, name="tunesmith-generate")
         thread.start()
         text = _StopText(self.sampling.stop)
+        byte_ids = byte_fallback_ids(self.tokenizer)
         ids: list[int] = []
         try:
             while (new := tokens.queue.get()) is not None:
                 ids += new
-                piece = text.update(self._decode(ids))
+                piece = text.update(self._decode(ids[:_settled(ids, byte_ids)]))
                 if piece:
                     yield piece
                 if text.stopped:
@@ -172,6 +176,28 @@ class Generation:
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def byte_fallback_ids(tokenizer) -> frozenset[int]:
+    """Ids of SentencePiece byte-fallback tokens (<0x41>, ...); empty for byte-level BPE tokenizers."""
+    cached = getattr(tokenizer, "_tunesmith_byte_ids", None)
+    if cached is None:
+        cached = frozenset(i for tok, i in tokenizer.get_vocab().items() if _BYTE_TOKEN.fullmatch(tok))
+        try:
+            tokenizer._tunesmith_byte_ids = cached
+        except AttributeError:  # pragma: no cover - a tokenizer that refuses attributes just recomputes
+            pass
+    return cached
+
+
+def _settled(ids: list[int], byte_ids: frozenset[int]) -> int:
+    """How many leading ids decode to text that later ids cannot change: a trailing run of byte tokens
+    may still be completing a UTF-8 character, and the byte-fallback decoder turns EVERY byte of a run
+    that fails to decode into U+FFFD (so "I" streamed early could become "\ufffd\ufffd" later)."""
+    end = len(ids)
+    while end and ids[end - 1] in byte_ids:
+        end -= 1
+    return end
 
 
 class _StopText:
