@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 from tunesmith.evaluate.compare import Evaluation, ModelScores
 from tunesmith.evaluate.metrics import METRIC_NAMES
+from tunesmith.io import atomic_write_text
 
 SAMPLES_SHOWN = 12
 METRIC_LABELS = {"bleu4": "BLEU-4", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L",
@@ -39,10 +39,11 @@ def write(ev: Evaluation, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in ("results.json", "predictions.jsonl", "report.md", "report.html")}
-    _atomic(paths["results.json"], json.dumps(_results(ev), indent=2, ensure_ascii=False) + "\n")
-    _atomic(paths["predictions.jsonl"], "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in _predictions(ev)))
-    _atomic(paths["report.md"], markdown(ev))
-    _atomic(paths["report.html"], to_html(ev))
+    atomic_write_text(paths["results.json"], json.dumps(_results(ev), indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["predictions.jsonl"],
+                      "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in _predictions(ev)))
+    atomic_write_text(paths["report.md"], markdown(ev))
+    atomic_write_text(paths["report.html"], to_html(ev))
     return paths
 
 
@@ -174,8 +175,3 @@ def to_html(ev: Evaluation) -> str:
     parts.append("</body></html>\n")
     return "".join(parts)
 
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -13,7 +13,6 @@ blocks as Q8_0 (others as F16, as llama.cpp does).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 
 from tunesmith.errors import TunesmithError
 from tunesmith.export import gguf_vocab
+from tunesmith.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -97,24 +97,20 @@ def write(model, tokenizer, out: str | Path, type: str = "f16", chat_template: s
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     vocab = gguf_vocab.build(tokenizer, config.vocab_size, pre_hint, sp_model)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    writer = gguf.GGUFWriter(str(tmp), "llama")
-    try:
-        _write_metadata(writer, config, type, name or out.stem)
-        vocab.write(writer)
-        template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
-        if template:
-            writer.add_chat_template(template)
-        count = _add_tensors(writer, model, config, type)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file(progress=True)
-        writer.close()
-        os.replace(tmp, out)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), "llama")
+        try:
+            _write_metadata(writer, config, type, name or out.stem)
+            vocab.write(writer)
+            template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
+            if template:
+                writer.add_chat_template(template)
+            count = _add_tensors(writer, model, config, type)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file(progress=True)
+        finally:
+            writer.close()
     return Written(out, type, count, out.stat().st_size)
 
 

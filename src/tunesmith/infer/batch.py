@@ -15,12 +15,12 @@ is counted); `strict` stops at the first one instead. The file is written whole 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunesmith.errors import DataError, TunesmithError
 from tunesmith.infer.generate import PromptTooLong, Sampling, fit, generate_batch
+from tunesmith.io import atomic_write_text
 
 
 @dataclass
@@ -78,10 +78,4 @@ def generate_file(target, in_path: str | Path, out_path: str | Path, sampling: S
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
