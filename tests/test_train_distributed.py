@@ -1,4 +1,5 @@
-"""2-process DDP and FSDP2 on CPU (torchrun, gloo) give the losses of 1 process with the same global batch.
+"""2-process DDP and FSDP2 on CPU (torchrun, gloo) give the losses (and eval loss) of 1 process with the
+same global batch.
 
 This file is also the worker torchrun runs: `torchrun --nproc-per-node 2 tests/test_train_distributed.py
 OUT MODEL STRATEGY`.
@@ -42,7 +43,9 @@ def run(out_dir: str, model_dir: str, strategy: str, grad_accum: int, method: st
         "train": {"max_steps": 3, "micro_batch_size": 2, "grad_accum": grad_accum, "lr": 1e-2,
                   "group_by_length": False, "distributed": strategy},
         "output_dir": out_dir})
-    return train(cfg, samples=samples(), progress=False).losses
+    # 5 validation samples in micro-batches of 2: 3 batches over 2 processes, so one runs a filler forward
+    result = train(cfg, samples=samples(), val_samples=samples(5, seed=9), progress=False)
+    return result.losses + [result.eval_loss]
 
 
 def torchrun(tmp_path, model_dir, strategy, method="lora") -> list[float]:

@@ -174,7 +174,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
             if bar is not None:
                 bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{record['tok_s']:.0f}", refresh=False)
                 bar.update(1)
-            interrupted = stop.requested and not last
+            # Every process must agree to stop at the same step: saving a checkpoint is collective.
+            interrupted = distributed.sum_across(float(stop.requested), d) > 0 and not last
             if (tc.save_every and (step + 1) % tc.save_every == 0 and not last) or interrupted:
                 save_checkpoint(run, step + 1, model, peft_model, optimizer, scheduler, scaler, tokens_seen, cfg, d)
             if interrupted:
@@ -246,11 +247,14 @@ def evaluate(model, samples: list[Sample], pad_id: int, micro_batch_size: int, d
     model.eval()
     batcher = Batcher(samples, micro_batch_size, pad_id, group_by_length=False, shuffle=False)
     total = torch.zeros(2, dtype=torch.float64, device=d.device)
-    for index in range(d.rank, len(batcher), d.world_size):
-        batch = {k: t.to(d.device) for k, t in batcher.collate(batcher.micro_batch(index)).items()}
+    rounds = -(-len(batcher) // d.world_size)  # FSDP: every process must run the same number of forwards
+    for index in range(d.rank, rounds * d.world_size, d.world_size):
+        batch = {k: t.to(d.device) for k, t in batcher.collate(batcher.micro_batch(index % len(batcher))).items()}
         labels = batch.pop("labels")
         with autocast(d.device, autocast_dtype):
             logits = model(**batch, use_cache=False).logits
+        if index >= len(batcher):
+            continue  # a filler forward to keep the processes in step; not counted
         logits = logits[:, -labels.shape[1]:].float()  # prompt tuning prepends virtual-token positions
         total[0] += torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                                       labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
