@@ -83,6 +83,10 @@ class TrainConfig(Section):
     save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0 = only at the end).")
     keep_checkpoints: int = Field(2, gt=0, description="Checkpoints to keep.")
     log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
+    fused_loss: bool = Field(True, description=(
+        "Compute the loss without the full logits tensor: logits only at trained positions, a chunk at a\n"
+        "time (less memory, less work on prompts and padding). Falls back to the plain path where it cannot\n"
+        "apply (prompt learning, torchrun, an adapter on lm_head)."))
     distributed: Literal["ddp", "fsdp"] = Field("ddp", description=(
         "Under torchrun: ddp (a full copy per process) or fsdp (FSDP2: parameters, gradients and optimizer\n"
         "states sharded across processes). Ignored in a single process."))

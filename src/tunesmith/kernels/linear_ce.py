@@ -4,9 +4,10 @@ A Llama forward ends with `logits = hidden @ W.T` over the whole vocabulary: for
 micro-batch 4 and 2048 tokens that is 256M floats, plus as much again for its gradient and for the
 fp32 upcast that the loss needs. That is often the largest single allocation of a fine-tuning step.
 
-`linear_cross_entropy(hidden, weight, labels)` walks over the tokens in chunks: for each chunk it
-computes the logits, the loss and, at once, the gradients with respect to the chunk's hidden states
-and to the weight, then frees the logits. Backward only scales the stored gradients. This is the
+`linear_cross_entropy(hidden, weight, labels)` keeps only the positions that are trained (in SFT the
+prompt, padding and packing gaps are often half the tokens) and walks over them in chunks: for each
+chunk it computes the logits, the loss and, at once, the gradients with respect to the chunk's hidden
+states and to the weight, then frees the logits. Backward only scales the stored gradients. This is the
 algorithm of Liger's FusedLinearCrossEntropy, in plain PyTorch so it runs (and is tested) on CPU;
 on a GPU `torch.compile` fuses the chunk body.
 
@@ -25,27 +26,23 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, weight, labels, chunk_tokens: int, weight_needs_grad: bool):
         # hidden: [N, H] (already shifted so that hidden[i] predicts labels[i]); weight: [V, H]; labels: [N]
-        n = hidden.shape[0]
+        # Only trained rows need logits at all: prompts, padding and packing gaps are skipped outright.
+        rows = (labels != IGNORE_INDEX).nonzero().squeeze(1)
         grad_hidden = torch.zeros_like(hidden) if hidden.requires_grad else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if weight_needs_grad else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        for start in range(0, n, chunk_tokens):
-            h = hidden[start:start + chunk_tokens]
-            y = labels[start:start + chunk_tokens]
-            keep = y != IGNORE_INDEX
-            if not bool(keep.any()):
-                continue
+        for start in range(0, rows.numel(), chunk_tokens):
+            idx = rows[start:start + chunk_tokens]
+            h, y = hidden[idx], labels[idx]
             logits = (h @ weight.t()).float()                       # [c, V], freed at the end of the chunk
             lse = torch.logsumexp(logits, dim=-1)
-            target = logits.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1)
-            total += ((lse - target) * keep).sum()
-            # d(sum loss)/d(logits) = softmax - onehot, on trained rows only
-            probs = torch.softmax(logits, dim=-1)
-            probs[keep, y[keep]] -= 1.0
-            probs *= keep.unsqueeze(1)
+            total += (lse - logits.gather(1, y.unsqueeze(1)).squeeze(1)).sum()
+            # d(sum loss)/d(logits) = softmax - onehot
+            probs = torch.exp_(logits.sub_(lse.unsqueeze(1)))
+            probs[torch.arange(y.numel(), device=y.device), y] -= 1.0
             g = probs.to(h.dtype)
             if grad_hidden is not None:
-                grad_hidden[start:start + chunk_tokens] = g @ weight
+                grad_hidden[idx] = g @ weight
             if grad_weight is not None:
                 grad_weight += (g.t() @ h).float()
         ctx.save_for_backward(grad_hidden, grad_weight)

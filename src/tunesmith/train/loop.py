@@ -26,6 +26,7 @@ from tunesmith.model import methods
 from tunesmith.run_config import RunConfig
 from tunesmith.text.batching import Batcher, Sample
 from tunesmith.train import checkpoint, distributed, plots, schedule
+from tunesmith.train.loss import micro_batch_loss, split_head
 from tunesmith.train.metrics import MetricsLog
 from tunesmith.train.preflight import check_before_loading, check_after_loading, resolve
 from tunesmith.train.run_folder import RunFolder, atomic_dir
@@ -118,6 +119,7 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     bar = progress_bar(total, start_step, d.main and progress)
 
     # -- 6. the loop ------------------------------------------------------------------------------
+    fused = split_head(model) if tc.fused_loss and d.world_size == 1 else None
     per_step = tc.grad_accum * d.world_size
     model.train()
     t_start, tokens_timed = time.perf_counter(), 0
@@ -132,12 +134,12 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
                 batch = {key: t.to(d.device) for key, t in batcher.collate(micro).items()}
                 step_tokens += int(sum(len(samples[i]) for row in micro for i in row))
                 with distributed.no_sync(model, last_micro=k == len(mine) - 1), autocast(d.device, autocast_dtype):
-                    out = model(**batch, use_cache=False, num_items_in_batch=max(window_tokens, 1))
+                    micro_loss = micro_batch_loss(model, batch, max(window_tokens, 1), fused)
                     # DDP and FSDP average gradients over processes; the window normaliser already covers
                     # every process, so undo that average.
-                    loss = out.loss * d.world_size
+                    loss = micro_loss * d.world_size
                 (scaler.scale(loss) if scaler else loss).backward()
-                loss_sum += float(out.loss.detach())
+                loss_sum += float(micro_loss.detach())
             if scaler:
                 scaler.unscale_(optimizer)
             grad_norm = clip_gradients(model, tc.max_grad_norm)
