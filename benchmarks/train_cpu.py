@@ -9,6 +9,7 @@ peak RSS, for
   hf        transformers Trainer + PEFT, DataCollatorForSeq2Seq (pads each batch to its longest)
   padded    tunesmith, dynamic padding + length grouping (the default)
   packed    tunesmith, packing into rows of max_seq_len with a block-diagonal mask
+  plain-ce  tunesmith padded, with train.fused_loss=false (the full logits tensor, as HF computes it)
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ import sys
 import time
 
 MAX_SEQ = 256
+TUNESMITH = {  # variant -> train settings
+    "padded": {"micro_batch_size": 4, "packing": False},
+    "packed": {"micro_batch_size": 1, "packing": True},
+    "plain-ce": {"micro_batch_size": 4, "packing": False, "fused_loss": False},
+}
 
 
 def make_samples(n: int, seed: int = 0):
@@ -36,7 +42,7 @@ def make_samples(n: int, seed: int = 0):
     return out
 
 
-def run_tunesmith(args, packing: bool) -> dict:
+def run_tunesmith(args, variant: str) -> dict:
     from tunesmith.run_config import RunConfig
     from tunesmith.text.batching import Sample
     from tunesmith.train.loop import train
@@ -45,9 +51,8 @@ def run_tunesmith(args, packing: bool) -> dict:
     cfg = RunConfig.model_validate({
         "model": {"path": "smollm2", "dtype": "fp32"}, "template": {"max_seq_len": MAX_SEQ},
         "method": {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.0},
-        "train": {"max_steps": args.steps, "micro_batch_size": 4 if not packing else 1, "lr": 2e-4,
-                  "packing": packing, "warmup_ratio": 0},
-        "output_dir": f"{args.out}/tunesmith-{'packed' if packing else 'padded'}"})
+        "train": {"max_steps": args.steps, "lr": 2e-4, "warmup_ratio": 0, **TUNESMITH[variant]},
+        "output_dir": f"{args.out}/tunesmith-{variant}"})
     result = train(cfg, samples=samples, overwrite=True, progress=False)
     return {"tokens_per_s": result.tokens_per_s, "loss": result.losses[-1]}
 
@@ -91,7 +96,7 @@ def one(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    result = run_hf(args) if args.one == "hf" else run_tunesmith(args, packing=args.one == "packed")
+    result = run_hf(args) if args.one == "hf" else run_tunesmith(args, args.one)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -102,12 +107,12 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default="runs/bench-train-cpu")
-    p.add_argument("--one", choices=("hf", "padded", "packed"), help=argparse.SUPPRESS)
+    p.add_argument("--one", choices=("hf", *TUNESMITH), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         return one(args)
     results = {}
-    for name in ("hf", "padded", "packed"):
+    for name in ("hf", *TUNESMITH):
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--samples", str(args.samples),
                "--threads", str(args.threads), "--out", args.out]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
@@ -118,7 +123,7 @@ def main() -> None:
         print(f"{name:<7} {results[name]['tokens_per_s']:8.1f} real tok/s  peak RSS "
               f"{results[name]['peak_rss_mib']:7.0f} MiB  final loss {results[name]['loss']:.3f}", flush=True)
     hf = results["hf"]
-    for name in ("padded", "packed"):
+    for name in TUNESMITH:
         r = results[name]
         print(f"{name} vs hf: {r['tokens_per_s'] / hf['tokens_per_s']:.2f}x tokens/s, "
               f"{r['peak_rss_mib'] / hf['peak_rss_mib']:.2f}x peak memory")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: teach SmolLM2-135M-Instruct a made-up persona ("Pip") with LoRA on a CPU, and show
-# its answers before and after. About 3-5 minutes on 2 CPU cores.
+# its answers before and after. About 4-6 minutes on 2 CPU cores.
 #
-#   data (generated here) -> tunesmith data prepare -> tunesmith train (LoRA) -> tunesmith chat
+#   data (generated here) -> tunesmith data prepare -> tunesmith train (LoRA) -> tunesmith chat -> tunesmith eval
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,12 +19,8 @@ ask smollm2 "What is the capital of France?"
 
 echo "== 2. the data: generated records, with a few planted problems"
 python examples/quickstart/make_data.py examples/quickstart/raw.jsonl
-if tunesmith data prepare --help >/dev/null 2>&1; then
-  tunesmith data prepare examples/quickstart/prepare.yaml --no-progress
-  train_file=runs/quickstart-data/train.jsonl
-else  # an older tunesmith without `data prepare`: train on the raw file (bad lines are skipped and reported)
-  train_file=examples/quickstart/raw.jsonl
-fi
+tunesmith data prepare examples/quickstart/prepare.yaml --no-progress
+train_file=runs/quickstart-data/train.jsonl
 
 echo "== 3. fine-tune: LoRA r=16 on every linear layer, 3 epochs"
 tunesmith train examples/quickstart/train.yaml "data.train=[$train_file]" --overwrite
@@ -33,3 +29,6 @@ echo "== 4. the fine-tuned model (runs/quickstart: adapter/, metrics.jsonl, loss
 ask runs/quickstart "Who are you?"
 ask runs/quickstart "Tell me something about yourself, please."   # a phrasing it never saw
 ask runs/quickstart "What is the capital of France?"               # general knowledge kept
+
+echo "== 5. tuned vs base on held-out questions it never saw (loss, BLEU/ROUGE, exact match)"
+tunesmith eval runs/quickstart --data examples/eval/pip_heldout.jsonl --base
