@@ -98,3 +98,20 @@ def test_smollm2_pull_matches_gguf_and_answers_paris(smollm2_dir):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "Paris" in out.stdout
+
+
+def test_gguf_file_loads_like_its_source_folder(tmp_path, tiny_model_dir):
+    """A .gguf path in model.path: dequantized weights, a trainable (non-quantized) model, same logits."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunesmith.export import gguf
+
+    source = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    gguf.write(source, AutoTokenizer.from_pretrained(tiny_model_dir), tmp_path / "tiny.gguf", type="f32")
+    model, tok = model_load.load(ModelConfig(path=str(tmp_path / "tiny.gguf"), dtype="fp32"))
+    assert getattr(model, "hf_quantizer", None) is None  # would make save_pretrained and training refuse it
+    ids = tok("The quick brown fox 你好", return_tensors="pt").input_ids
+    assert ids[0].tolist() == AutoTokenizer.from_pretrained(tiny_model_dir)("The quick brown fox 你好").input_ids
+    with torch.no_grad():
+        assert (model(ids).logits - source(ids).logits).abs().max().item() < 1e-5
+    model.save_pretrained(tmp_path / "saved")  # refused by transformers while still marked quantized
