@@ -132,3 +132,17 @@ def test_streamed_pieces_add_up_to_the_final_text(base_dir):
         saw_bytes |= any(i in byte_fallback_ids(tok) for i in gen.completion.token_ids)
         assert "".join(pieces) == gen.completion.text
     assert saw_bytes
+
+
+def test_load_trained_gives_the_sentencepiece_ids_of_training(tmp_path, base_dir):
+    """transformers rebuilds a saved Llama tokenizer's normalizer: the repair must be re-applied on load."""
+    import sentencepiece as spm
+
+    from tunesmith.text.spm import encode_plain
+    from tunesmith.train.run_folder import load_trained
+
+    run = make_run(tmp_path / "r", "lora", base_dir=base_dir)
+    _, tokenizer, _ = load_trained(run, device="cpu")
+    sp = spm.SentencePieceProcessor(model_file=str(base_dir / "tokenizer.model"))
+    for text in [" lead", "two  spaces", "  indented", "你好 world"]:
+        assert encode_plain(tokenizer, text) == sp.encode(text), text

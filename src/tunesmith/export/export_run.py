@@ -59,7 +59,7 @@ def _load(spec: Path, dequantize: bool):
         if (folder.model / "config.json").is_file():
             from transformers import AutoTokenizer
 
-            from tunesmith.infer.target import faithful_tokenizer
+            from tunesmith.train.run_folder import faithful_tokenizer
 
             model = AutoModelForCausalLM.from_pretrained(folder.model, dtype=torch.float32)
             tokenizer = faithful_tokenizer(AutoTokenizer.from_pretrained(folder.model), cfg)

@@ -162,7 +162,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
 def _tokenizer_from(path: Path, run_cfg):
     from transformers import AutoTokenizer
 
-    from tunesmith.infer.target import faithful_tokenizer
+    from tunesmith.train.run_folder import faithful_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=run_cfg.model.use_fast_tokenizer)
     return faithful_tokenizer(tokenizer, run_cfg)

@@ -100,21 +100,6 @@ def messages_to_example(messages: list[dict], default_system: str | None = None)
     return Example(turns, system)
 
 
-def faithful_tokenizer(tokenizer, run: RunConfig):
-    """Repair a run's saved tokenizer against the base's tokenizer.model, as training's loader did.
-
-    transformers 5 rebuilds a Llama tokenizer's normalizer when it loads a saved folder, so the
-    SentencePiece repair applied at training time (text/spm.py) does not survive run/tokenizer/;
-    without this, text that starts with spaces would get other ids at inference than in training.
-    """
-    from tunesmith.model.load import resolve
-    from tunesmith.text.spm import ensure_faithful
-
-    source = resolve(run.model)
-    model_file = Path(source.location) / "tokenizer.model" if source.kind == "folder" else None
-    return ensure_faithful(tokenizer, model_file if model_file and model_file.is_file() else None)
-
-
 def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / "config.yaml").is_file()
 
@@ -129,7 +114,6 @@ def open_target(spec: str | Path, *, template: str | None = None, dtype: str | N
         from tunesmith.train.run_folder import load_trained
 
         model, tokenizer, run = load_trained(path, device=device)
-        faithful_tokenizer(tokenizer, run)
         name = template or run.template.name
         return Target(model, tokenizer, get_template(name, tokenizer), path.resolve().name, path, run,
                       run.template.system)

@@ -186,7 +186,24 @@ def load_trained(run_dir: str | Path, device=None):
         raise ConfigError(f"{run_dir} has no trained adapter/ or model/ yet",
                           f"the run did not finish; resume it with `tunesmith train {folder.config} --resume`"
                           if latest else "run `tunesmith train` first")
+    tokenizer = faithful_tokenizer(tokenizer, cfg)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     model.eval()
     return model, tokenizer, cfg
+
+
+def faithful_tokenizer(tokenizer, run: RunConfig):
+    """Repair a run's saved tokenizer against the base's tokenizer.model, as training's loader did.
+
+    transformers 5 rebuilds a Llama tokenizer's normalizer when it loads a saved folder, so the
+    SentencePiece repair applied at training time (text/spm.py) does not survive run/tokenizer/;
+    without this, text that starts with spaces would get other ids at inference than in training.
+    """
+    from tunesmith.model.load import resolve
+    from tunesmith.text.spm import ensure_faithful
+
+    source = resolve(run.model)
+    model_file = Path(source.location) / "tokenizer.model" if source.kind == "folder" else None
+    return ensure_faithful(tokenizer, model_file if model_file and model_file.is_file() else None)
+
