@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 
-MAX_SEQ = 256
+MAX_SEQ = {"uniform": 256, "sft": 512}  # packed row length = max_seq_len
 TUNESMITH = {  # variant -> train settings
     "padded": {"micro_batch_size": 4, "packing": False},
     "packed": {"micro_batch_size": 1, "packing": True},
@@ -31,11 +32,14 @@ TUNESMITH = {  # variant -> train settings
 }
 
 
-def make_samples(n: int, seed: int = 0):
+def make_samples(n: int, seed: int = 0, lengths: str = "uniform"):
+    """`uniform`: 16-128 tokens. `sft`: log-normal like real instruction data (median ~100, a long
+    tail up to MAX_SEQ), where padding each random batch to its longest wastes most of the compute."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        length = rng.randint(16, 128)
+        length = rng.randint(16, 128) if lengths == "uniform" else \
+            max(16, min(MAX_SEQ["sft"], int(rng.lognormvariate(math.log(100), 0.8))))
         ids = [1] + [rng.randint(3, 49000) for _ in range(length - 2)] + [2]
         prompt = length // 3
         out.append((ids, [-100] * prompt + ids[prompt:]))
@@ -47,9 +51,9 @@ def run_tunesmith(args, variant: str) -> dict:
     from tunesmith.text.batching import Sample
     from tunesmith.train.loop import train
 
-    samples = [Sample(i, l) for i, l in make_samples(args.samples)]
+    samples = [Sample(i, l) for i, l in make_samples(args.samples, lengths=args.lengths)]
     cfg = RunConfig.model_validate({
-        "model": {"path": "smollm2", "dtype": "fp32"}, "template": {"max_seq_len": MAX_SEQ},
+        "model": {"path": "smollm2", "dtype": "fp32"}, "template": {"max_seq_len": MAX_SEQ[args.lengths]},
         "method": {"name": "lora", "r": 16, "alpha": 32, "dropout": 0.0},
         "train": {"max_steps": args.steps, "lr": 2e-4, "warmup_ratio": 0, **TUNESMITH[variant]},
         "output_dir": f"{args.out}/tunesmith-{variant}"})
@@ -70,7 +74,8 @@ def run_hf(args) -> dict:
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
-    data = [{"input_ids": i, "attention_mask": [1] * len(i), "labels": l} for i, l in make_samples(args.samples)]
+    data = [{"input_ids": i, "attention_mask": [1] * len(i), "labels": l}
+            for i, l in make_samples(args.samples, lengths=args.lengths)]
     timing = {}
 
     class Clock(TrainerCallback):
@@ -106,6 +111,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--samples", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lengths", choices=("uniform", "sft"), default="uniform",
+                   help="sample lengths: uniform 16-128, or sft (log-normal, median ~100, tail to 512)")
     p.add_argument("--out", default="runs/bench-train-cpu")
     p.add_argument("--one", choices=("hf", *TUNESMITH), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -114,7 +121,7 @@ def main() -> None:
     results = {}
     for name in ("hf", *TUNESMITH):
         cmd = [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--samples", str(args.samples),
-               "--threads", str(args.threads), "--out", args.out]
+               "--threads", str(args.threads), "--out", args.out, "--lengths", args.lengths]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TRANSFORMERS_VERBOSITY": "error"})
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if not line:
