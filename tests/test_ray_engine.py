@@ -38,10 +38,22 @@ def run(tmp_path, engine, raw):
     return prepare(cfg, progress=False)
 
 
-def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local):
+def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local, monkeypatch):
+    from tunesmith.data import ray_engine
+
+    signed_on_ray = []
+    real_map = ray_engine.ray_map
+
+    def counting_map(fn, args):
+        signed_on_ray.append(len(args))
+        return real_map(fn, args)
+
+    monkeypatch.setattr(ray_engine, "ray_map", counting_map)
     raw = write_raw(tmp_path / "raw.jsonl")
     local = run(tmp_path, "local", raw)
+    assert not signed_on_ray
     on_ray = run(tmp_path, "ray", raw)
+    assert signed_on_ray  # the near-dup signatures were computed by Ray tasks, not on the driver
     assert local.kept == on_ray.kept and 100 < local.kept < 240
     assert local.output.read_bytes() == on_ray.output.read_bytes()
     assert local.rejected_path.read_bytes() == on_ray.rejected_path.read_bytes()

@@ -108,7 +108,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
         elif stage.kind == "records":
             n, resumed = _run_record_stage(cfg, stage, source, folder, progress, f"stage {index + 1}/{len(stages)}")
         else:
-            n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder)
+            n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder, cfg.engine)
         shard_counts.append(n)
         result.resumed_shards += resumed
     # Gather: stats, rejects, and the kept records of the last stage into the output file.
@@ -188,11 +188,15 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable[list], 
     return n, resumed
 
 
-def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path) -> tuple[int, int]:
+def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engine: str) -> tuple[int, int]:
     """A whole-set step: every survivor at once; decisions written back per shard of the stage before."""
     if all((folder / f"{i:06d}.stats.json").is_file() for i in range(shards)):
         return shards, shards
     label, step = stage.labels[0], build(stage.options[0])
+    if engine == "ray" and hasattr(step, "mapper"):
+        from tunesmith.data.ray_engine import ray_map
+
+        step.mapper = ray_map
     per_shard = [_load_kept(previous, i) for i in range(shards)]
     everything = [e for part in per_shard for e in part]
     decisions = step(everything) if everything else []

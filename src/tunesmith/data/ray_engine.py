@@ -5,7 +5,8 @@ The runner (`pipeline.py`) stays the one place that plans stages, resumes, runs 
 row of a Ray Dataset; `map_batches` applies the runner's own per-shard function
 (`pipeline_stage.run_records`) to it on a Ray worker, and the results come back in input order
 (`preserve_order`) to be saved exactly as the local engine saves them. Same shards, same function,
-same order: the same kept records, rejects and report.
+same order: the same kept records, rejects and report. Whole-set steps stay in the runner, but
+near-dup hands its batch signing (MinHash over shingles, the heavy part) to `ray_map`: Ray tasks.
 
 Shards travel as pickled bytes (Examples and BadRecords are plain dataclasses), a window of them at
 a time so an input larger than memory still streams. Ray is started on this machine with
@@ -25,6 +26,16 @@ from typing import Callable, Iterable
 from tunesmith.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+def ray_map(fn: Callable, arg_tuples: list[tuple]) -> Iterable:
+    """`fn(*args)` for each args as Ray tasks, results in input order: how whole-set steps (near-dup
+    signing) put their heavy, independent batches on the cluster while the set logic stays here."""
+    ray = ensure_ray()
+    task = ray.remote(fn)
+    refs = [task.remote(*args) for args in arg_tuples]
+    for ref in refs:
+        yield ray.get(ref)
 
 
 def ensure_ray(num_cpus: int | None = None):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class NearDuplicates:
     seed: int = 1
     batch_size: int = 20_000
     workers: int = 0                      # 0: one per CPU when there are more than 4 batches
+    # mapper(fn, [args, ...]) -> results in order: signs the batches elsewhere (engine: ray passes
+    # ray_engine.ray_map, so the signing, the heavy part, runs on the cluster). None: local processes.
+    mapper: Callable | None = None
 
     def band_layout(self) -> tuple[int, int]:
         if self.bands:
@@ -97,7 +100,11 @@ class NearDuplicates:
         args = [(b, self.word_n, self.char_n, self.num_perm, self.seed, self.backend, bands, rows) for b in batches]
         workers = self.workers or (os.cpu_count() or 1)
         bar = _bar(len(batches), progress)
-        if workers <= 1 or (self.workers == 0 and len(batches) <= 4):
+        if self.mapper is not None:
+            for part in self.mapper(_sign_batch, args):
+                yield part
+                bar.update(1)
+        elif workers <= 1 or (self.workers == 0 and len(batches) <= 4):
             for a in args:
                 yield _sign_batch(*a)
                 bar.update(1)

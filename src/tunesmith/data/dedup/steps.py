@@ -134,13 +134,15 @@ class NearDedupStep(_DedupStep):
     Options = NearOptions
     reason = "near_duplicate"
     measure = "jaccard"
+    mapper = None  # set by the runner for engine: ray (see NearDuplicates.mapper)
 
     def find(self, texts):
         from tunesmith.data.dedup.near import NearDuplicates
 
         o = self.options
         result = NearDuplicates(threshold=o.threshold, num_perm=o.num_perm, bands=o.bands, word_n=o.word_ngram,
-                                char_n=o.char_ngram, backend=o.backend, seed=o.seed, workers=o.workers).find(texts)
+                                char_n=o.char_ngram, backend=o.backend, seed=o.seed, workers=o.workers,
+                                mapper=self.mapper).find(texts)
         self.stats.counts["candidate_pairs"] += result.candidates
         self.stats.counts["verified_pairs"] += result.verified
         return result.clusters, result.similarity
