@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop
@@ -165,3 +167,15 @@ def test_unknown_category_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown categories"):
         step_options({"step": "machine_text", "categories": ["nope"]})
+
+
+@given(st.text(alphabet="abcXYZ 你好，。!?_-İ\n", max_size=60), st.text(alphabet="abcXYZ 你好，。!?_-İ\n", max_size=60),
+       st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_echo_prefilter_never_rejects_a_real_echo(output, other, same):
+    from tunesmith.data.steps.filters import _NORMALISE, _could_echo, _same_words
+
+    other = output if same else other
+    said = _NORMALISE.sub("", output).lower()
+    if said and _same_words(said, other):
+        assert _could_echo(output, other)

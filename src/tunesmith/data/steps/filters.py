@@ -96,6 +96,19 @@ def _too_few_units(text: str, least: int) -> bool:
     return len(_UNITS.findall(text, 0, 4 * least + 64)) < least
 
 
+def _could_echo(output: str, other: str) -> bool:
+    """A cheap necessary condition for `output` and `other` to normalise to the same text.
+
+    Normalising deletes characters and lower-cases character by character, so the normal form of a
+    text's first k characters is a prefix of the text's normal form: two texts whose starts normalise
+    to different prefixes cannot be equal. Almost every answer differs from its question within 32
+    characters, so the whole answer is normalised only for the rare one that starts like it."""
+    a = _NORMALISE.sub("", output[:32]).lower()
+    b = _NORMALISE.sub("", other[:32]).lower()
+    m = min(len(a), len(b))
+    return a[:m] == b[:m]
+
+
 def _same_words(said: str, other: str) -> bool:
     """`said` (normalised, lower-cased) equals `other` normalised the same way. Normalising only removes
     characters and lower-casing at most doubles one, so a text under half as long cannot match: that
@@ -129,16 +142,12 @@ class QualityStep(Step):
         if o.min_output_units and _too_few_units(output, o.min_output_units):
             return Drop("empty_output" if not output.strip() else "trivial_output", repr(output[:80]))
         if o.drop_echo and output.strip():
-            instruction, input_ = example.instruction, example.input
-            # Normalising deletes characters one by one, so the start of an answer normalises to the start
-            # of its normal form: an answer whose first 2*len+1 characters already normalise to more than
-            # 2*len cannot equal a text of len characters (lower-casing at most doubles it). Most
-            # answers are far longer than their questions: one short regex call instead of three long.
-            bound = 2 * max(len(instruction), len(input_))
-            if len(_NORMALISE.sub("", output[:bound + 1])) <= bound:
-                said = _NORMALISE.sub("", output).lower()
-                if said and (_same_words(said, instruction) or _same_words(said, input_)):
-                    return Drop("output_echoes_input", repr(output[:80]))
+            said = None
+            for other in (example.instruction, example.input):
+                if other and _could_echo(output, other):
+                    said = _NORMALISE.sub("", output).lower() if said is None else said
+                    if said and _same_words(said, other):
+                        return Drop("output_echoes_input", repr(output[:80]))
         for text in read_texts(example, o.fields):
             ratio = repeat_ratio(text, o.repeat_ngram) if len(text) >= 2 * o.repeat_ngram else 0.0
             if ratio > o.max_repeat_ratio:
