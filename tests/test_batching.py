@@ -12,12 +12,7 @@ from hypothesis import strategies as st
 from tunesmith.text.batching import IGNORE_INDEX, Batcher, Sample, pack, pack_batch, pad_batch, trained_tokens
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_samples(n: int, seed: int = 0, lo: int = 4, hi: int = 30) -> list[Sample]:

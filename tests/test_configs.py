@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from tunesmith import config
 from tunesmith.run_config import RunConfig
@@ -16,12 +15,7 @@ CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 EXAMPLES = [ROOT / "examples" / "quickstart" / "train.yaml"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_there_is_a_config_for_every_method_and_model():

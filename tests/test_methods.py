@@ -21,12 +21,7 @@ LR = {"full": 3e-2, "freeze": 3e-2, "lora": 3e-2, "qlora": 3e-2, "dora": 3e-2, "
       "ia3": 1e-1, "prefix": 1e-1, "prompt": 1e-1, "ptuning": 1e-1}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_batch(n: int = 4, seed: int = 0) -> list[Sample]:

@@ -17,12 +17,7 @@ from tunesmith.train import loop
 from tunesmith.train.loop import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices on 2 shared cores: threads only contend
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def samples(n: int = 8, seed: int = 0) -> list[Sample]:

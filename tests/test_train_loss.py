@@ -14,6 +14,9 @@ from tunesmith.train.loop import train
 from tunesmith.train.loss import micro_batch_loss, split_head
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def _model(tiny_model_dir, method: str):
     from transformers import AutoModelForCausalLM
 
