@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tunesmith.cli import main
 from tunesmith.errors import ConfigError

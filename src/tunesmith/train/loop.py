@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.errors import ConfigError
 from tunesmith.model import load as model_load
 from tunesmith.model import methods
 from tunesmith.run_config import RunConfig
