@@ -72,3 +72,34 @@ def test_the_temp_file_sits_next_to_the_target(tmp_path):
         assert tmp.parent == out.parent and tmp.is_file() and not out.exists()
         tmp.write_text("ok")
     assert out.read_text() == "ok"
+
+
+def test_atomic_dir_gets_the_umask_mode_and_replaces_the_old_folder(tmp_path):
+    from tunesmith.io import atomic_dir
+
+    target = tmp_path / "adapter"
+    old = os.umask(0o022)
+    try:
+        with atomic_dir(target) as staging:
+            (staging / "weights.bin").write_bytes(b"one")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755  # not mkdtemp's 0o700: others can read a saved model
+    with atomic_dir(target) as staging:
+        (staging / "weights.bin").write_bytes(b"two")
+    assert (target / "weights.bin").read_bytes() == b"two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]  # no staging or old folders left
+
+
+def test_atomic_dir_failure_keeps_the_old_folder(tmp_path):
+    from tunesmith.io import atomic_dir
+
+    target = tmp_path / "model"
+    with atomic_dir(target) as staging:
+        (staging / "a").write_text("kept")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as staging:
+            (staging / "a").write_text("half")
+            raise RuntimeError("interrupted")
+    assert (target / "a").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,3 +88,36 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
     with atomic_path(path, fsync=fsync) as tmp:
         tmp.write_bytes(data)
     return path
+
+
+@contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging folder next to `target`; on success it replaces `target` by renames.
+
+    The folder is made with `os.mkdir(..., 0o777)` so the umask applies (tempfile.mkdtemp's 0o700 would
+    leave a saved model or adapter unreadable to anyone else). An old `target` is moved aside first and
+    removed after, so a reader sees the old folder or the new one, never a mix.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        staging = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
+        try:
+            os.mkdir(staging, 0o777)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a staging folder next to {target}")
+    try:
+        yield staging
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+            target.rename(old)
+            staging.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

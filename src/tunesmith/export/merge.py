@@ -136,7 +136,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
               device=None) -> MergeReport:
     """Merge the run's adapter and save a plain transformers folder at `out_dir` (atomically)."""
     from tunesmith.export.chat_templates import jinja_for
-    from tunesmith.train.run_folder import atomic_dir
+    from tunesmith.io import atomic_dir
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not force:

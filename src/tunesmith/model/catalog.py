@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith import paths
 from tunesmith.errors import ModelLoadError
+from tunesmith.io import atomic_dir
 
 
 @dataclass(frozen=True)
@@ -80,19 +79,11 @@ def pull(name: str, force: bool = False) -> Path:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    with atomic_dir(target) as staging:  # a half-written folder never looks pulled
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / MARKER).write_text(json.dumps({"name": name, "source": str(gguf),
                                                   "description": EMBEDDED[name].description}, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # atomic: a half-written folder never looks pulled
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from tunesmith.errors import ConfigError
-from tunesmith.train.run_folder import atomic_dir
+from tunesmith.io import atomic_dir
 
 
 def _state_dict_api():

@@ -28,7 +28,8 @@ from tunesmith.train import checkpoint, distributed, plots, schedule
 from tunesmith.train.loss import micro_batch_loss, split_head
 from tunesmith.train.metrics import MetricsLog
 from tunesmith.train.preflight import check_before_loading, check_after_loading, resolve
-from tunesmith.train.run_folder import RunFolder, atomic_dir
+from tunesmith.io import atomic_dir
+from tunesmith.train.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
 from tunesmith.errors import ConfigError
+from tunesmith.io import atomic_write_text
 from tunesmith.run_config import RunConfig
 
 PACKAGES = ("tunesmith", "torch", "transformers", "peft", "accelerate", "bitsandbytes", "tokenizers")
@@ -52,8 +49,8 @@ class RunFolder:
         from tunesmith.config import to_yaml
 
         self.root.mkdir(parents=True, exist_ok=True)
-        write_text(self.config, to_yaml(cfg))
-        write_text(self.manifest, json.dumps(manifest(cfg, data_files, extra), indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(self.config, to_yaml(cfg))
+        atomic_write_text(self.manifest, json.dumps(manifest(cfg, data_files, extra), indent=2, ensure_ascii=False) + "\n")
 
     def latest_checkpoint(self) -> Path | None:
         steps = sorted(self.checkpoints.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -105,35 +102,6 @@ def _version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Atomic writes
-# ---------------------------------------------------------------------------------------------
-
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-@contextmanager
-def atomic_dir(target: Path):
-    """Yield a staging folder next to `target`; on success it replaces `target` in one rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield staging
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from tunesmith.config import to_yaml
-from tunesmith.train.run_folder import write_text
+from tunesmith.io import atomic_write_text
 from tunesmith.ui import estimate_view, train_form
 from tunesmith.ui.errors import FieldError
 from tunesmith.ui.train_jobs import Jobs
@@ -95,7 +95,7 @@ async def launch(request: Request, body: FormRequest) -> dict:
         raise FieldError(key, f"{key}: {errors[key]}", "fix the fields marked in red")
     config = train_form.config_path(cfg, root)
     config.parent.mkdir(parents=True, exist_ok=True)
-    write_text(config, to_yaml(cfg))  # commented, as --print-config shows it: a file worth keeping
+    atomic_write_text(config, to_yaml(cfg))  # commented, as --print-config shows it: a file worth keeping
     run_dir = config.with_name(config.name[:-len(".yaml")])
     argv = _jobs(request).launch(run_dir, config, overwrite=body.overwrite)
     return {"dir": _jobs(request).name(run_dir), "command": " ".join(argv)}
