@@ -221,7 +221,7 @@ def verify(path: str | Path, model, tokenizer, type: str = "f16") -> Verificatio
         # tunesmith applies to SentencePiece folders (text/spm.py), so the check compares vocabularies.
         from tunesmith.text import spm
 
-        spm._repair(loaded_tok)
+        spm.repair_normalizer(loaded_tok)
     mismatch = None
     for text in PROBE_TEXTS:
         if loaded_tok(text).input_ids != tokenizer(text).input_ids:

@@ -101,7 +101,7 @@ def _tokens(template: Template, tokenizer, system: str | None, turns: list[Turn]
     turn_of: list[int] = []
     run_text, run_ids, run_ok = "", [], True
     for t, pieces in enumerate(template.turn_pieces(system, turns)):
-        for piece in _merge_text(pieces):
+        for piece in merge_text(pieces):
             if piece.token_id is not None:
                 new = [piece.token_id]
                 run_text, run_ids, run_ok = "", [], True
@@ -122,7 +122,7 @@ def _tokens(template: Template, tokenizer, system: str | None, turns: list[Turn]
     return ids, trained, turn_of
 
 
-def _merge_text(pieces: list[Piece]) -> list[Piece]:
+def merge_text(pieces: list[Piece]) -> list[Piece]:
     """Join neighbouring text pieces of the same role: only role changes need a token boundary."""
     out: list[Piece] = []
     for piece in pieces:

@@ -84,7 +84,7 @@ def ensure_faithful(tokenizer, model_file: str | Path | None = None):
                              "LlamaTokenizer(vocab_file=...); check tokenizer_config.json")
     if not mismatches(tokenizer, sp):
         return tokenizer
-    if _repair(tokenizer) and not mismatches(tokenizer, sp):
+    if repair_normalizer(tokenizer) and not mismatches(tokenizer, sp):
         log.info("tokenizer repaired to match sentencepiece (%s)", model_file)
         return tokenizer
     # The converted merges disagree with sentencepiece's own (score-ordered) merging on this model:
@@ -96,7 +96,7 @@ def ensure_faithful(tokenizer, model_file: str | Path | None = None):
     return tokenizer
 
 
-def _repair(tokenizer) -> bool:
+def repair_normalizer(tokenizer) -> bool:
     """Make a tokenizers-backed Llama tokenizer add SentencePiece's dummy prefix exactly as it does, and
     cut words where it does (a run of spaces belongs to the word after it)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)

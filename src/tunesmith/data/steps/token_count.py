@@ -12,7 +12,7 @@ boundary) is measured by `render` itself. Either way the number is the one train
 from __future__ import annotations
 
 from tunesmith.data.example import Example
-from tunesmith.text.render import _merge_text, render
+from tunesmith.text.render import merge_text, render
 from tunesmith.text.spm import SP_ATTRIBUTE
 from tunesmith.text.templates import Template
 
@@ -25,7 +25,7 @@ def _runs(template: Template, example: Example) -> tuple[list[list[str]], int]:
     current: list[str] = []
     ids = 0
     for pieces in template.turn_pieces(example.system, example.turns):
-        for piece in _merge_text(pieces):
+        for piece in merge_text(pieces):
             if piece.token_id is not None:
                 ids += 1
                 if current:
