@@ -26,7 +26,10 @@ pytestmark = [pytest.mark.slow,
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-STEPS = 16   # long enough to be seen growing: the page polls a running run every half second
+# Long enough to be seen growing on a fast, quiet machine too (the page polls a running run every half
+# second; 16 steps of the tiny model could finish between two polls there).
+STEPS = 48
+EVAL_EVERY = 8
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +119,7 @@ def test_data_train_chat_in_a_browser(server, page, tmp_path):
     page.fill("[name='train.max_steps']", str(STEPS))
     page.fill("[name='train.micro_batch_size']", "2")
     page.fill("[name='data.val_split']", "0.25")
-    page.fill("[name='train.eval_every']", "4")
+    page.fill("[name='train.eval_every']", str(EVAL_EVERY))
     page.fill("[name='train.lr']", "abc")
     error = page.locator(".field-error[data-error-for='train.lr']")
     error.wait_for(state="visible")
@@ -146,7 +149,7 @@ def test_data_train_chat_in_a_browser(server, page, tmp_path):
     page.wait_for_function(f"document.querySelector(\"{curve}\")?.dataset.points === '{STEPS}'")
     seen.append(STEPS)
     assert len(set(seen)) >= 3, f"the curve never updated while the run trained: {seen}"  # watched it grow
-    assert page.locator("#run-chart circle.dot.eval").count() == 4                          # eval every 4 steps
+    assert page.locator("#run-chart circle.dot.eval").count() == STEPS // EVAL_EVERY
     page.wait_for_selector("#train-runs tr[data-dir='runs/run-1'] .status.finished")
     shot(page, tmp_path, "train")
 
