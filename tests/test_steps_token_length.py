@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,33 +12,14 @@ from tunesmith.data.steps.model_filters import TokenLengthStep
 from tunesmith.data.steps.token_count import rendered_lengths
 from tunesmith.errors import ConfigError
 from tunesmith.text.render import render
-from tunesmith.text.spm import ensure_faithful
-from tunesmith.text.templates import add_chatml_tokens, get_template
-from tests.test_templates import CHATML_JINJA, LLAMA2_CHAT_JINJA
+from tests.test_render import TEMPLATES, _template, tokenizers  # noqa: F401 (tokenizers: a fixture)
+from tests.test_templates import LLAMA2_CHAT_JINJA
 
 
 @pytest.fixture(scope="module")
-def bound(tiny_model_dir, tmp_path_factory):
+def bound(tokenizers):
     """name -> (template, tokenizer) for every built-in template and two chat templates (auto)."""
-    from transformers import AutoTokenizer
-
-    def tokenizer(name, jinja=None, chatml=False):
-        tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-        if chatml:
-            add_chatml_tokens(tok)
-        if jinja:
-            tok.chat_template = jinja
-        folder = tmp_path_factory.mktemp(name)
-        tok.save_pretrained(folder)
-        shutil.copy(Path(tiny_model_dir) / "tokenizer.model", folder / "tokenizer.model")
-        return ensure_faithful(AutoTokenizer.from_pretrained(folder))
-
-    plain, chatml = tokenizer("plain"), tokenizer("chatml", chatml=True)
-    toks = {"alpaca": plain, "llama2": plain, "llama2-zh": plain, "chatml": chatml,
-            "auto-llama2": tokenizer("auto-llama2", LLAMA2_CHAT_JINJA),
-            "auto-chatml": tokenizer("auto-chatml", CHATML_JINJA, chatml=True)}
-    return {name: (get_template(name.split("-")[0] if name.startswith("auto") else name, tok), tok)
-            for name, tok in toks.items()}
+    return {name: _template(name, tokenizers) for name in TEMPLATES}
 
 
 texts = st.lists(st.sampled_from(list("abcxyz 你好。!?\n") + [" the", "Human:", "</s>", "[INST]", " lead", "  "]),
