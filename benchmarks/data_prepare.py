@@ -6,13 +6,15 @@
 Generates ~200-character Chinese/English instruction records (a fifth with planted PII of every type,
 some HTML, URLs, AI boilerplate, unsafe text, empty answers), then measures in one run, as CPU time
 per record (so other load on the machine inflates the numbers less than wall-clock would):
-  1. tunesmith's six record steps in one process, each step's share timed inside the same run,
+  1. tunesmith's six record steps in one process: the median of --repeats runs (this machine's timings
+     swing by a third between runs), then each step's share from one more run timed step by step,
   2. tunesmith's pii step alone, and how much of the planted PII it masks,
   3. Presidio (presidio-analyzer pattern recognizers: email, phone via phonenumbers for CN, credit card,
      IP, plus pattern recognizers for Chinese ID numbers, and presidio-anonymizer's replace) on a sample,
   4. the reader and writer alone, and the whole `prepare()` run with N workers (read, shards, write,
-     report): CPU of every process per record, and wall-clock records/s. Presidio is optional: `pip install presidio-analyzer
-presidio-anonymizer` (no spaCy model is needed: recognizers are called directly).
+     report): CPU of every process per record, and wall-clock records/s.
+Presidio is optional: `pip install presidio-analyzer presidio-anonymizer` (no spaCy model is needed:
+recognizers are called directly).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -68,7 +71,7 @@ def make_records(n: int, seed: int = 0):
         zh = r.random() < 0.5
         pool, sep = (ZH, "，") if zh else (EN, ". ")
         instruction = r.choice(pool)
-        output = sep.join(r.sample(pool, 5 if zh else 3))
+        output = sep.join(r.sample(pool, 9 if zh else 3))  # ~200 characters either way
         values = []
         if r.random() < 0.2:
             kind, make, template = r.choice(PII)
@@ -94,21 +97,25 @@ def examples(records):
     return [Example.single(x["instruction"], x["output"], id=str(i)) for i, x in enumerate(records)]
 
 
-def time_stage(step_dicts, records, batch=5000):
-    """CPU seconds of the record stage over `records` (5000-record shards, as `prepare` runs them), the
-    kept examples, and CPU seconds per step measured inside the same run (each step sees what the
-    steps before it kept, as in a real pipeline)."""
+def time_stage(step_dicts, records, batch=5000, repeats=3):
+    """CPU seconds of the record stage (`RecordStage.run`, as `prepare` runs it, on 5000-record shards):
+    the median of `repeats` runs and every run's seconds; the kept examples; and CPU seconds per step
+    from one more run timed step by step (each step sees what the steps before it kept).
+
+    The median of several runs, because this machine's timings swing by a third from run to run."""
     from tunesmith.data.pipeline_config import step_options
     from tunesmith.data.pipeline_stage import RecordStage
     from tunesmith.data.steps import Drop
 
     stage = RecordStage([step_options(s, i) for i, s in enumerate(step_dicts)])
-    exs = examples(records)
-    started = time.process_time()  # CPU seconds of this process: "per core", whatever else runs here
-    kept = []
-    for i in range(0, len(exs), batch):
-        kept.extend(stage.run(exs[i:i + batch]).kept)
-    total = time.process_time() - started
+    runs = []
+    for _ in range(repeats):
+        exs = examples(records)
+        kept = []
+        started = time.process_time()  # CPU seconds of this process: "per core", whatever else runs here
+        for i in range(0, len(exs), batch):
+            kept.extend(stage.run(exs[i:i + batch]).kept)
+        runs.append(time.process_time() - started)
     per_step = dict.fromkeys(stage.labels, 0.0)
     exs = examples(records)
     for i in range(0, len(exs), batch):
@@ -117,7 +124,7 @@ def time_stage(step_dicts, records, batch=5000):
             t = time.process_time()
             alive = [r for r in stage._apply(step, alive) if not isinstance(r, Drop)]
             per_step[label] += time.process_time() - t
-    return total, kept, per_step
+    return statistics.median(runs), runs, kept, per_step
 
 
 def cpu_seconds() -> float:
@@ -165,6 +172,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=100_000, help="records (default 100k)")
     parser.add_argument("--presidio-n", type=int, default=10_000, help="records Presidio processes (it is slow)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the six steps; the median is reported")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import logging
@@ -177,11 +185,12 @@ def main() -> int:
     print(f"generated {args.n:,} records, {avg:.0f} characters on average, in {time.perf_counter() - t:.1f} s")
 
     print(f"  {'CPU time, one process':<44} {'us/record':>9} {'records/s/core':>13}")
-    seconds, _, per_step = time_stage(STEPS, records)
+    seconds, runs, _, per_step = time_stage(STEPS, records, repeats=args.repeats)
     for label, sec in per_step.items():
-        row(f"{label} (inside the six-step run)", sec, args.n)
-    row("all six steps: clean+language+quality+machine_text+pii+safety", seconds, args.n)
-    pii_seconds, pii_kept, _ = time_stage([{"step": "pii"}], records)
+        row(f"{label} (one run, step by step)", sec, args.n)
+    row("all six steps: clean+language+quality+machine_text+pii+safety", seconds, args.n,
+        f"median of {len(runs)} runs: " + ", ".join(f"{r / args.n * 1e6:.1f}" for r in runs) + " us")
+    pii_seconds, _, pii_kept, _ = time_stage([{"step": "pii"}], records, repeats=1)
     row("pii alone", pii_seconds, args.n, f"planted PII masked: {masked_share([e.output for e in pii_kept], planted):.1%}")
 
     # Before Presidio: it imports torch, after which prepare() must spawn its workers (slower to start).

@@ -66,3 +66,11 @@ def test_fields_and_changed_count():
     assert step.stats.changed == 1
     step(Example.single("a", "b"))
     assert step.stats.changed == 1 and step.stats.seen == 2
+
+
+def test_entities_that_decode_to_control_or_wide_characters_are_cleaned_too():
+    from tunesmith.data.steps.clean import CleanStep
+
+    step = CleanStep()
+    assert step.clean_text("a&#1;b <b>x</b>") == "ab x"
+    assert step.clean_text("型号 &#65313;&#65297; <i>新</i>") == "型号 A1 新"

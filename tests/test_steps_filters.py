@@ -169,7 +169,7 @@ def test_unknown_category_is_a_config_error():
         step_options({"step": "machine_text", "categories": ["nope"]})
 
 
-@given(st.text(alphabet="abcXYZ 你好，。!?_-İ\n", max_size=60), st.text(alphabet="abcXYZ 你好，。!?_-İ\n", max_size=60),
+@given(st.text(alphabet="abcAxXYZ 你好，。!?_-İi\n", max_size=60), st.text(alphabet="abcAxXYZ 你好，。!?_-İi\n", max_size=60),
        st.booleans())
 @settings(max_examples=300, deadline=None)
 def test_echo_prefilter_never_rejects_a_real_echo(output, other, same):
@@ -179,3 +179,61 @@ def test_echo_prefilter_never_rejects_a_real_echo(output, other, same):
     said = _NORMALISE.sub("", output).lower()
     if said and _same_words(said, other):
         assert _could_echo(output, other)
+
+
+def _repeat_ratio_reference(text: str, n: int) -> float:
+    """The rule written plainly: one regex match per unit, every n-gram counted."""
+    import re
+    from collections import Counter
+
+    cjk = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    units = re.findall(rf"[{cjk}]|[^\W_{cjk}]+", text.lower())
+    if len(units) < 2 * n:
+        return 0.0
+    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
+    counts = Counter(grams)
+    covered = set()
+    for i, g in enumerate(grams):
+        if counts[g] > 1:
+            covered.update(range(i, i + n))
+    return len(covered) / len(units)
+
+
+# Few distinct units so that repeats are common; Han, kana, Hangul, Latin, digits, full-width and symbols.
+_REPEAT_ALPHABET = st.sampled_from(["的", "是", "我们", "北京", "カナ", "한", "ab", "Ab", "x1", "２", " ", "，", "。",
+                                    "!", "_", "-", "\n", "İ", "é", "the ", "cat "])
+
+
+@given(st.lists(_REPEAT_ALPHABET, max_size=80), st.integers(2, 6), st.sampled_from([0.1, 0.3, 0.6, 0.9]))
+@settings(max_examples=400, deadline=None)
+def test_repetition_fast_path_decides_like_the_plain_rule(pieces, n, limit):
+    from tunesmith.data.steps.filters import repeat_ratio, repeat_ratio_over
+
+    text = "".join(pieces)
+    want = _repeat_ratio_reference(text, n)
+    assert repeat_ratio(text, n) == pytest.approx(want)
+    got = repeat_ratio_over(text, n, limit)
+    assert (got is not None) == (want > limit), (text, got, want)
+    if got is not None:
+        assert got == pytest.approx(want)
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_special_ratio_ascii_path_equals_the_regex(text):
+    from tunesmith.data.steps.filters import _SPECIAL, special_ratio
+
+    if "```" not in text and text:
+        assert special_ratio(text) == pytest.approx(len(_SPECIAL.findall(text)) / len(text))
+    ascii_text = text.encode("ascii", "ignore").decode()
+    if "```" not in ascii_text and ascii_text:
+        assert special_ratio(ascii_text) == pytest.approx(len(_SPECIAL.findall(ascii_text)) / len(ascii_text))
+
+
+@given(st.text(alphabet="abAB×ÀàĲĳ 你.-", max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_acronym_gate_finds_every_all_capitals_word(text):
+    from tunesmith.data.steps.language import _LATIN_WORD, _TWO_CAPITALS
+
+    if any(w.isupper() for w in _LATIN_WORD.findall(text)):
+        assert _TWO_CAPITALS.search(text)

@@ -217,3 +217,36 @@ def test_context_types_need_their_context():
 @pytest.mark.parametrize("bad", ["", "\x00\x01", "1" * 5000, "@" * 300, ":" * 300, "护照" * 200])
 def test_odd_input_does_not_crash(bad):
     PiiFinder().find(bad)
+
+
+def _find_everywhere(text: str) -> list[tuple[int, int, str]]:
+    """Every pattern over the whole text, no gates or windows, overlaps resolved as PiiFinder does."""
+    from tunesmith.data.steps.pii import _PRIORITY
+
+    found = []
+    for kind, pattern, valid in PiiFinder().patterns:
+        found += [(m.start("v"), m.end("v"), kind) for m in pattern.finditer(text) if valid is None or valid(m)]
+    taken = []
+    for f in sorted(found, key=lambda f: (_PRIORITY[f[2]], f[0])):
+        if all(f[1] <= t[0] or f[0] >= t[1] for t in taken):
+            taken.append(f)
+    return sorted(taken)
+
+
+def test_gates_and_number_windows_find_what_every_pattern_finds():
+    """`find` runs the number patterns only inside digit stretches and the others behind cheap tests;
+    on planted PII glued together with noise it must find exactly what running everything finds."""
+    rng = random.Random(7)
+    texts, _ = build_set(seed=3, per_template=4)
+    glue = ["", " ", "，", "X", "-", "(", ")", "+", "1", "86", "abc", "\n", "：", ":", "..", "@"]
+    finder = PiiFinder()
+    for _ in range(1500):
+        text = "".join(rng.choice(texts) if rng.random() < 0.5 else rng.choice(glue) for _ in range(rng.randint(1, 5)))
+        got = [(m.start, m.end, m.type) for m in finder.find(text)]
+        assert got == _find_everywhere(text), text
+        if got:
+            assert finder.may_contain(text)
+
+
+def test_record_without_text_passes():
+    assert PiiStep()(Example.single("", "")).output == ""

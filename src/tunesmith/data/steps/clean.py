@@ -83,6 +83,10 @@ class CleanStep(Step):
             self._ftfy = ftfy
             self._ftfy_config = ftfy.TextFixerConfig(unescape_html=False, fix_character_width=False,
                                                      uncurl_quotes=False, explain=False)
+        # One scan over non-ASCII text for every rare character the unicode, control and width rules act on:
+        # most texts have none, and three scans cost three times one.
+        classes = ([_SUSPECT] if o.fix_unicode else []) + [_CONTROL] + ([self._wide_hint] if self._width else [])
+        self._rare_hint = re.compile("[" + "".join(c.pattern[1:-1] for c in classes) + "]")
         self._t2s = None
         if o.t2s:
             from opencc import OpenCC
@@ -98,27 +102,39 @@ class CleanStep(Step):
 
     def clean_text(self, text: str) -> str:
         """One text through every enabled rule; counts which rules changed something."""
-        o = self.options
         original = text
-        if self._ftfy_config is not None and not text.isascii() and _SUSPECT.search(text):
+        rare = self._has_rare(text)
+        if rare and self._ftfy_config is not None and not text.isascii() and _SUSPECT.search(text):
             fixed = self._ftfy.fix_text(text, self._ftfy_config)
             if fixed != text:
                 self.stats.counts["unicode"] += 1
                 text = fixed
-        if "```" in text:
-            parts = _FENCE.split(text)  # odd indexes are fenced code
-            text = "".join(p if i % 2 else self._prose(p) for i, p in enumerate(parts))
-        else:
-            text = self._prose(text)
-        if self._ftfy_config is not None and _CONTROL.search(text):
+        before = text
+        text = self._prose(text) if "```" not in text else self._fenced(text)
+        if text is not before:  # decoded HTML entities (&#1;, &#65313;) can bring control or wide characters
+            rare = self._has_rare(text)
+        if rare and self._ftfy_config is not None and _CONTROL.search(text):
             text = _CONTROL.sub("", text)
             self.stats.counts["control_chars"] += 1
         # str.translate with a dict looks up every character in Python: only run it when a wide one is there.
-        if self._width is not None and not text.isascii() and self._wide_hint.search(text):
+        if rare and self._width is not None and not text.isascii() and self._wide_hint.search(text):
             wide = text.translate(self._width)
             if wide != text:
                 self.stats.counts["width"] += 1
                 text = wide
+        return self._case_and_script(text, original)
+
+    def _has_rare(self, text: str) -> bool:
+        """Any character the unicode, control or width rules act on (one scan; most texts have none)."""
+        return (_CONTROL if text.isascii() else self._rare_hint).search(text) is not None
+
+    def _fenced(self, text: str) -> str:
+        parts = _FENCE.split(text)  # odd indexes are fenced code
+        return "".join(p if i % 2 else self._prose(p) for i, p in enumerate(parts))
+
+    def _case_and_script(self, text: str, original: str) -> str:
+        """The last rules (lower case, traditional to simplified), and the changed-record mark."""
+        o = self.options
         if o.lowercase:
             lower = _LATIN_UPPER.sub(lambda m: m.group().lower(), text)
             if lower != text:

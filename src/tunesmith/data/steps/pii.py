@@ -7,8 +7,8 @@ context words, passport numbers, QQ and WeChat ids, and medical record numbers. 
 its checksum is not personal information by our rules and is left alone (counted as `invalid:<type>`);
 dates are never masked.
 
-Every pattern sits behind a cheap test (a run of four digits, an '@', a context word), so text
-without candidates costs a few string scans. Overlapping candidates are resolved by priority
+Every pattern sits behind a cheap test (a stretch of digits, an '@', a context word), so text
+without candidates costs a few string scans, and the number patterns run only on the digit stretches. Overlapping candidates are resolved by priority
 (checksummed types first), then by position.
 """
 
@@ -22,7 +22,7 @@ from typing import Callable, Literal
 from pydantic import Field, field_validator
 
 from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
+from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts, read_texts
 
 PII_TYPES = ("id_card", "bank_card", "passport", "medical_record", "qq", "wechat", "mobile", "landline",
              "email", "ipv4", "ipv6")
@@ -139,7 +139,12 @@ def _ipv6_ok(s: str) -> bool:
     return True
 
 
-_DIGIT_RUN = re.compile(r"[0-9]{4}")
+# Every match of the number types (ID, bank card, mobile, landline) is made of digits, spaces, ()+- and
+# a final X, and is at least 10 characters long: one scan finds these stretches, and the number patterns,
+# whose look-behinds start with a digit test, run only on them (a pattern tried at every position of
+# a long text costs several times the scan).
+_NUMBERISH = re.compile(r"[0-9+(][0-9 ()+\-]{7,}[0-9Xx]")
+_NUMBER_TYPES = {"id_card", "bank_card", "mobile", "landline"}
 _IPV4_HINT = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]")
 # Context words of the context-gated types; plain substring tests are several times faster than a regex here.
 _CONTEXT_WORDS_HAN = ("护照", "病历", "病案", "住院号", "门诊号", "就诊号", "扣扣", "企鹅号", "微信")
@@ -169,26 +174,30 @@ class PiiFinder:
     def __init__(self, types: tuple[str, ...] = PII_TYPES) -> None:
         wanted = set(types)
         self.patterns = [(t, re.compile(p), v) for t, p, v in _PATTERNS if t in wanted]
-        # (gate, type, pattern, validator) in pattern order, the gate looked up once here, not per text.
-        self._gated = [(_GATES.get(t, "digits"), t, p, v) for t, p, v in self.patterns]
+        self._numbers = [(t, p, v) for t, p, v in self.patterns if t in _NUMBER_TYPES]
+        # (gate, type, pattern, validator) for the other types, the gate looked up once here, not per text.
+        self._gated = [(_GATES[t], t, p, v) for t, p, v in self.patterns if t not in _NUMBER_TYPES]
         self.invalid: dict[str, int] = {}
 
+    @staticmethod
+    def may_contain(text: str) -> bool:
+        """False when `text` surely holds no PII of any type: the cheap tests `find` starts with."""
+        return ("@" in text or "::" in text or _NUMBERISH.search(text) is not None or _has_context(text)
+                or ("." in text and _IPV4_HINT.search(text) is not None) or text.count(":") >= 7)
+
     def find(self, text: str) -> list[PiiMatch]:
-        gates = {"digits": _DIGIT_RUN.search(text) is not None, "at": "@" in text,
-                 "ipv4": "." in text and _IPV4_HINT.search(text) is not None,
+        spans = [(m.start(), m.end() + 1) for m in _NUMBERISH.finditer(text)]  # +1: the look-aheads see one more
+        gates = {"at": "@" in text, "ipv4": "." in text and _IPV4_HINT.search(text) is not None,
                  "ipv6": "::" in text or text.count(":") >= 7, "context": _has_context(text)}
-        if not any(gates.values()):
+        if not spans and not any(gates.values()):
             return []
         found: list[PiiMatch] = []
+        for kind, pattern, valid in self._numbers:
+            for start, end in spans:
+                self._collect(found, kind, pattern.finditer(text, start, end), valid)
         for gate, kind, pattern, valid in self._gated:
-            if not gates[gate]:
-                continue
-            for m in pattern.finditer(text):
-                if valid is not None and not valid(m):
-                    if kind in ("id_card", "bank_card"):
-                        self.invalid[kind] = self.invalid.get(kind, 0) + 1
-                    continue
-                found.append(PiiMatch(m.start("v"), m.end("v"), kind, m["v"]))
+            if gates[gate]:
+                self._collect(found, kind, pattern.finditer(text), valid)
         if len(found) < 2:
             return found
         found.sort(key=lambda f: (_PRIORITY[f.type], f.start))
@@ -197,6 +206,14 @@ class PiiFinder:
             if all(f.end <= t.start or f.start >= t.end for t in taken):
                 taken.append(f)
         return sorted(taken, key=lambda f: f.start)
+
+    def _collect(self, found: list[PiiMatch], kind: str, matches, valid) -> None:
+        for m in matches:
+            if valid is not None and not valid(m):
+                if kind in ("id_card", "bank_card"):
+                    self.invalid[kind] = self.invalid.get(kind, 0) + 1
+                continue
+            found.append(PiiMatch(m.start("v"), m.end("v"), kind, m["v"]))
 
 
 class PiiOptions(StepOptions):
@@ -240,6 +257,9 @@ class PiiStep(Step):
         self._fields = tuple(o.fields)
 
     def apply(self, example: Example) -> Example | Drop:
+        texts = read_texts(example, self._fields)  # most records hold no PII: one cheap test for all their texts
+        if not texts or not self.finder.may_contain(texts[0] if len(texts) == 1 else "\n".join(texts)):
+            return example
         self._dropping: PiiMatch | None = None
         self._masked = 0
         before = dict(self.finder.invalid)
