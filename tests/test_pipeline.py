@@ -200,3 +200,38 @@ def test_cli_runs_and_reports(tmp_path, capsys):
     assert code == 0 and "read 19" in out and "safety/violence" in out
     assert main(["data", "prepare", str(tmp_path / "missing.yaml")]) == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_workers_parse_every_input_kind_and_keep_bad_lines_in_place(tmp_path):
+    """Workers parse the raw lines: two inputs (JSON Lines with broken lines, and a CSV), shards that span
+    both files, and the same kept records, rejects (file, line) and ids as one process."""
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"instruction": "第一个问题", "output": "第一个回答。"}\n{"instruction": "broken\n\n'
+                     '{"instruction": "Second question?", "output": "Second answer."}\n[1, 2]\n', encoding="utf-8")
+    table = tmp_path / "b.csv"
+    table.write_text("instruction,output\n第三个问题,第三个回答。\nFourth question?,Fourth answer.\n", encoding="utf-8")
+    runs = []
+    for workers in (1, 2):
+        cfg = PrepareConfig(inputs=[str(jsonl), str(table)], steps=[{"step": "clean"}, {"step": "quality"}],
+                            workers=workers, shard_size=2, output={"path": str(tmp_path / f"out{workers}" / "t.jsonl")})
+        runs.append(prepare(cfg, progress=False))
+    one, two = runs
+    assert one.output.read_text(encoding="utf-8") == two.output.read_text(encoding="utf-8")
+    assert lines(one.rejected_path) == lines(two.rejected_path)
+    where = [(r["record"]["meta"]["source"], r["record"]["meta"]["line"]) for r in lines(two.rejected_path)]
+    assert where == [(str(jsonl), 2), (str(jsonl), 5)]  # line 3 is blank
+    assert [r["instruction"] for r in lines(two.output)] == ["第一个问题", "Second question?", "第三个问题",
+                                                             "Fourth question?"]
+
+
+def test_strict_reading_fails_in_a_worker_with_the_line_and_the_hint(tmp_path):
+    from tunesmith.errors import DataError
+
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text("".join(json.dumps({"instruction": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(6))
+                   + "{not json\n", encoding="utf-8")
+    cfg = PrepareConfig(inputs=[str(raw)], steps=[{"step": "clean"}], workers=2, shard_size=2, strict=True,
+                        output={"path": str(tmp_path / "out" / "t.jsonl")})
+    with pytest.raises(DataError, match=r"raw.jsonl:7: invalid JSON") as e:
+        prepare(cfg, progress=False)
+    assert e.value.hint and "--strict" in e.value.hint

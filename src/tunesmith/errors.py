@@ -16,6 +16,9 @@ class TunesmithError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
+    def __reduce__(self):  # raised in a worker process, it comes back whole (hint included)
+        return type(self), (self.message, self.hint)
+
 
 class ConfigError(TunesmithError):
     """A config file, key, value or override is wrong."""

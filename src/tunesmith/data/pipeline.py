@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -98,13 +97,14 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
         folder = work / f"stage{index}"
         folder.mkdir(parents=True, exist_ok=True)
         if index == 0:
-            source = _chunks(_read_inputs(cfg), cfg.shard_size)
+            source = _read_shards(cfg)
         else:
-            source = (_load_kept(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
+            source = (KeptShard(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
         if stage.kind == "records" and cfg.engine == "ray" and stage.options:
             from tunesmith.data.ray_engine import run_record_stage
 
-            n, resumed = run_record_stage(stage.options, source, folder, _save_shard, cfg.workers, progress)
+            items = (shard.items() for shard in source)
+            n, resumed = run_record_stage(stage.options, items, folder, _save_shard, cfg.workers, progress)
         elif stage.kind == "records":
             n, resumed = _run_record_stage(cfg, stage, source, folder, progress, f"stage {index + 1}/{len(stages)}")
         else:
@@ -149,23 +149,25 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
 # Stages
 # ---------------------------------------------------------------------------------------------
 
-def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable[list], folder: Path, progress: bool,
+def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder: Path, progress: bool,
                       what: str) -> tuple[int, int]:
-    """Run record steps shard by shard; returns (shards, shards reused from an earlier run)."""
+    """Run record steps shard by shard; returns (shards, shards reused from an earlier run).
+
+    Each shard goes to a worker as raw lines (or the path of the stage before's shard file): the worker
+    parses, runs the steps and saves the shard itself, and sends back only a count. Sending Examples
+    there and back cost more CPU than the steps did."""
     from tqdm import tqdm
 
     bar = tqdm(desc=f"prepare {what}", unit="rec", disable=not progress or not sys.stderr.isatty(),
                dynamic_ncols=True)
     n = resumed = 0
-    pool = _pool(cfg.workers, stage.options) if cfg.workers > 1 and stage.options else None
-    pending: list = []  # (shard index, future or BatchResult), in input order
+    pool = _pool(cfg.workers, stage.options) if cfg.workers > 1 else None
+    pending: list = []  # futures (or counts), in input order
 
     def drain(limit: int) -> None:
         while len(pending) > limit:
-            i, job, size = pending.pop(0)
-            batch = job.result() if pool is not None else job
-            _save_shard(folder, i, batch)
-            bar.update(size)
+            job = pending.pop(0)
+            bar.update(job.result() if pool is not None else job)
 
     try:
         for shard, items in enumerate(source):
@@ -175,10 +177,10 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable[list], 
                 bar.update(len(items))
                 continue
             if pool is not None:
-                pending.append((shard, pool.submit(run_records, stage.options, items), len(items)))
+                pending.append(pool.submit(run_shard, stage.options, items, folder, shard))
                 drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
             else:
-                pending.append((shard, run_records(stage.options, items), len(items)))
+                pending.append(run_shard(stage.options, items, folder, shard))
                 drain(0)
         drain(0)
     finally:
@@ -186,6 +188,14 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable[list], 
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return n, resumed
+
+
+def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int) -> int:
+    """One shard of a record stage, start to end (in a worker process): its records, the steps, the saved
+    shard. Returns how many records it read."""
+    items = shard.items()
+    _save_shard(folder, index, run_records(options, items))
+    return len(items)
 
 
 def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engine: str) -> tuple[int, int]:
@@ -248,22 +258,53 @@ def _try_build(make, options: list[StepOptions]) -> None:
                           "check the steps' options (model paths, lexicon files)") from None
 
 
-def _read_inputs(cfg: PrepareConfig) -> Iterator:
-    from tunesmith.data import formats
+@dataclass
+class ReadShard:
+    """Up to `shard_size` raw records of the inputs, turned into Examples by whoever runs the shard."""
+    readers: list                      # formats.Reader per input file
+    raws: list = field(default_factory=list)   # (reader index, files.Raw)
+    first: int = 0                     # records before this shard (default ids are "#<position>")
 
-    seq = 0
-    for path in cfg.inputs:
-        for item in formats.read(path, format=cfg.format, strict=cfg.strict):
-            seq += 1
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def items(self) -> list:
+        out = []
+        for seq, (which, raw) in enumerate(self.raws, self.first + 1):
+            item = self.readers[which].example(raw)
             if isinstance(item, Example) and not item.meta.get("id"):
                 item.meta["id"] = f"#{seq}"
-            yield item
+            out.append(item)
+        return out
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
+@dataclass
+class KeptShard:
+    """The kept records of one shard of the stage before."""
+    folder: Path
+    index: int
+
+    def __len__(self) -> int:
+        return json.loads((self.folder / f"{self.index:06d}.stats.json").read_text())["kept"]
+
+    def items(self) -> list[Example]:
+        return _load_kept(self.folder, self.index)
+
+
+def _read_shards(cfg: PrepareConfig) -> Iterator[ReadShard]:
+    """The inputs' raw records (JSON Lines unparsed: the workers parse), `shard_size` at a time."""
+    from tunesmith.data import formats
+
+    readers = [formats.reader(path, cfg.format, strict=cfg.strict) for path in cfg.inputs]
+    shard = ReadShard(readers)
+    for which, reader in enumerate(readers):
+        for raw in reader.raws():
+            shard.raws.append((which, raw))
+            if len(shard.raws) == cfg.shard_size:
+                yield shard
+                shard = ReadShard(readers, first=shard.first + len(shard.raws))
+    if shard.raws:
+        yield shard
 
 
 def _pool(workers: int, options: list[StepOptions]) -> ProcessPoolExecutor:

@@ -52,14 +52,40 @@ def read(path, format: str = "auto", columns: dict | None = None, strict: bool =
     DataError at the first bad record. `prompts` accepts records whose last turn is a user turn (a file
     of prompts for generation); training data needs an assistant answer last.
     """
+    r = reader(path, format, columns, strict, encoding=encoding, prompts=prompts)
+    for raw in r.raws(parse=True):
+        yield r.example(raw)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How the raw records of one file become Examples. Picklable: `data prepare` reads raw lines in the
+    main process and lets its workers parse them (`example`), which is most of the cost of reading."""
+    path: str
+    layout: str
+    columns: dict | None = None
+    strict: bool = False
+    encoding: str = "utf-8"
+    prompts: bool = False
+
+    def raws(self, parse: bool = False) -> Iterator[files.Raw]:
+        return files.iter_raw(Path(self.path), self.encoding, parse=parse)
+
+    def example(self, raw: files.Raw) -> Example | BadRecord:
+        """The Example in `raw`, or a BadRecord saying why not (DataError instead when strict)."""
+        item = _to_example(files.parsed(raw), self.layout, self.path, self.columns, self.encoding, self.prompts,
+                           Path(self.path).suffix.lower())
+        if isinstance(item, BadRecord) and self.strict:
+            raise DataError(f"{item.where()}: {item.reason}", STRICT_HINT)
+        return item
+
+
+def reader(path, format: str = "auto", columns: dict | None = None, strict: bool = False, *,
+           encoding: str = "utf-8", prompts: bool = False) -> Reader:
+    """A `Reader` for `path`, its record format detected from the first records when `format` is auto."""
     path = Path(path)
     layout = detect(path, columns=columns, encoding=encoding) if format == "auto" else _check_format(format)
-    source = str(path)
-    for raw in files.iter_raw(path, encoding):
-        item = _to_example(raw, layout, source, columns, encoding, prompts, path.suffix.lower())
-        if isinstance(item, BadRecord) and strict:
-            raise DataError(f"{item.where()}: {item.reason}", STRICT_HINT)
-        yield item
+    return Reader(str(path), layout, columns, strict, encoding, prompts)
 
 
 def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str, prompts: bool,
@@ -194,4 +220,5 @@ def _layout_for(to: str) -> str:
     return "messages" if to == "parquet" else to
 
 
-__all__ = ["FORMATS", "WRITE_FORMATS", "BadRecord", "read", "write", "detect", "unwritable", "DataError"]
+__all__ = ["FORMATS", "WRITE_FORMATS", "BadRecord", "Reader", "read", "reader", "write", "detect", "unwritable",
+           "DataError"]

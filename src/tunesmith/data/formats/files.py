@@ -32,6 +32,7 @@ class Raw:
     raw: str
     value: Any = None
     error: str | None = None
+    unparsed: bool = False  # JSON text not parsed yet: see `parsed`
 
 
 def kind(path: Path) -> str:
@@ -42,7 +43,9 @@ def kind(path: Path) -> str:
     return k
 
 
-def iter_raw(path: Path, encoding: str = "utf-8") -> Iterator[Raw]:
+def iter_raw(path: Path, encoding: str = "utf-8", parse: bool = True) -> Iterator[Raw]:
+    """The raw records of `path`. `parse=False` leaves JSON Lines unparsed (`Raw.unparsed`) so that the
+    parsing can happen elsewhere (`parsed(raw)` in a worker process); other file types parse as they read."""
     if not path.is_file():
         raise DataError(f"data file not found: {path}", "check the path")
     k = kind(path)
@@ -50,7 +53,7 @@ def iter_raw(path: Path, encoding: str = "utf-8") -> Iterator[Raw]:
         yield from _parquet(path)
         return
     if k == "jsonl":
-        yield from _jsonl(path, encoding)
+        yield from _jsonl(path, encoding, parse)
         return
     text = _read_text(path, encoding)
     if k == "json":
@@ -98,7 +101,7 @@ def readable(raw: str) -> str:
 # Readers
 # ---------------------------------------------------------------------------------------------
 
-def _jsonl(path: Path, encoding: str) -> Iterator[Raw]:
+def _jsonl(path: Path, encoding: str, parse: bool = True) -> Iterator[Raw]:
     with path.open("rb") as f:
         for n, data in enumerate(f, 1):
             if n == 1 and data.startswith(b"\xef\xbb\xbf"):
@@ -106,7 +109,12 @@ def _jsonl(path: Path, encoding: str) -> Iterator[Raw]:
             text = data.decode(encoding, errors="surrogateescape").rstrip("\r\n")
             if not text.strip():
                 continue
-            yield _json_value(n, text)
+            yield _json_value(n, text) if parse else Raw(n, text, unparsed=True)
+
+
+def parsed(raw: Raw) -> Raw:
+    """`raw` with its JSON parsed, when `iter_raw(parse=False)` left it unparsed."""
+    return _json_value(raw.line, raw.raw) if raw.unparsed else raw
 
 
 def _json_value(line: int, text: str) -> Raw:
