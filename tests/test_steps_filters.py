@@ -237,3 +237,8 @@ def test_acronym_gate_finds_every_all_capitals_word(text):
 
     if any(w.isupper() for w in _LATIN_WORD.findall(text)):
         assert _TWO_CAPITALS.search(text)
+
+
+def test_language_of_text_with_an_undecodable_byte():
+    # surrogateescape keeps a bad byte as a lone surrogate, which fastText cannot take as UTF-8
+    assert LanguageDetector().label("Bonjour, comment allez-vous \udc80 aujourd'hui ?") == "fr"

