@@ -103,7 +103,7 @@ class LanguageDetector:
         hangul = len(_HANGUL.findall(text)) if rare else 0
         # Acronyms (GPU, API) and code words are everyone's: they do not make Chinese text English.
         latin_words = _LATIN_WORD.findall(text)
-        if _TWO_CAPITALS.search(text):
+        if latin_words and _TWO_CAPITALS.search(text):
             latin_words = [w for w in latin_words if not w.isupper()]
         other = len(_OTHER_LETTER.findall(text)) if rare else 0
         cjk = "ja" if kana else ("ko" if hangul > han else "zh")
