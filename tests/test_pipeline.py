@@ -235,3 +235,27 @@ def test_strict_reading_fails_in_a_worker_with_the_line_and_the_hint(tmp_path):
     with pytest.raises(DataError, match=r"raw.jsonl:7: invalid JSON") as e:
         prepare(cfg, progress=False)
     assert e.value.hint and "--strict" in e.value.hint
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_writing_the_output_lines_equal_the_main_process_writing_them(tmp_path, workers):
+    """A JSON Lines output is written by the last stage's workers (pipeline_output.py); a .json output by
+    the main process. Same records, rejects (an unwritable one included) and report either way."""
+    raw = tmp_path / "raw.jsonl"
+    rows = [{"instruction": f"问题 {i % 5}", "output": f"回答 {i % 5}。"} for i in range(7)]  # two duplicates
+    rows[4] = {"instruction": "what is </s>?", "output": "a tag the conversation format cannot hold"}
+    raw.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) + "{broken\n", encoding="utf-8")
+    results = {}
+    for name in ("t.jsonl", "t.json"):
+        cfg = PrepareConfig(inputs=[str(raw)], steps=[{"step": "quality"}, {"step": "dedup_exact"}, {"step": "pii"}],
+                            workers=workers, shard_size=2,
+                            output={"path": str(tmp_path / name[2:] / name), "format": "conversation"})
+        results[name] = prepare(cfg, progress=False)
+    direct, main = results["t.jsonl"], results["t.json"]
+    assert lines(direct.output) == json.loads(main.output.read_text(encoding="utf-8"))
+    assert lines(direct.rejected_path) == lines(main.rejected_path)
+    report = [json.loads(r.report_json.read_text(encoding="utf-8")) for r in (direct, main)]
+    assert direct.kept == main.kept == 4 and direct.rejected == main.rejected == 4  # 2 dups, 1 unwritable, 1 broken
+    assert [r["step"] for r in lines(direct.rejected_path)] == ["read", "dedup_exact", "dedup_exact", "write"]
+    for key in set(report[0]) - {"seconds", "records_per_second", "config", "output"}:
+        assert report[0][key] == report[1][key], key

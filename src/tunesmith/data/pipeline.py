@@ -26,6 +26,7 @@ from typing import Iterable, Iterator
 
 from tunesmith.data.example import Example
 from tunesmith.data.pipeline_config import PrepareConfig, load_config
+from tunesmith.data.pipeline_output import direct_output, gather
 from tunesmith.data.pipeline_stage import BatchResult, rejected_row, run_records, stage_for, step_labels
 from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
 from tunesmith.errors import ConfigError, DataError
@@ -89,9 +90,10 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
     for stage in stages:  # build here so a bad option (a missing model) fails before any work;
         if stage.kind == "records" and stage.options:  # cached: a 1-worker run (or forked workers) reuse it
             _try_build(lambda: stage_for(stage.options), stage.options)
+    builder = report.ReportBuilder(cfg, [label for s in stages for label in s.labels])
+    direct = direct_output(cfg, stages[-1].kind == "records", builder.has_language_step)
     work = _open_work_dir(cfg)
     result = PrepareResult()
-    builder = report.ReportBuilder(cfg, [label for s in stages for label in s.labels])
     shard_counts: list[int] = []
     for index, stage in enumerate(stages):
         folder = work / f"stage{index}"
@@ -100,13 +102,15 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
             source = _read_shards(cfg)
         else:
             source = (KeptShard(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
+        save = direct.save if direct is not None and index == len(stages) - 1 else _save_shard
         if stage.kind == "records" and cfg.engine == "ray" and stage.options:
             from tunesmith.data.ray_engine import run_record_stage
 
             items = (shard.items() for shard in source)
-            n, resumed = run_record_stage(stage.options, items, folder, _save_shard, cfg.workers, progress)
+            n, resumed = run_record_stage(stage.options, items, folder, save, cfg.workers, progress)
         elif stage.kind == "records":
-            n, resumed = _run_record_stage(cfg, stage, source, folder, progress, f"stage {index + 1}/{len(stages)}")
+            n, resumed = _run_record_stage(cfg, stage, source, folder, save, progress,
+                                           f"stage {index + 1}/{len(stages)}")
         else:
             n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder, cfg.engine)
         shard_counts.append(n)
@@ -123,8 +127,11 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
     write_rejects: list[dict] = []
     result.output = Path(cfg.output.path)
     Path(cfg.output.path).parent.mkdir(parents=True, exist_ok=True)
-    result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in _load_kept(last, i)),
-                                write_rejects, builder)
+    if direct is not None:  # the workers wrote the output lines: join them
+        result.kept, write_rejects = gather(result.output, last, shard_counts[-1], builder)
+    else:
+        result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in _load_kept(last, i)),
+                                    write_rejects, builder)
     result.rejected_path = out_dir / "rejected.jsonl"
     rejected_files = [work / f"stage{s}" / f"{i:06d}.rejected.jsonl"
                       for s in range(len(stages)) for i in range(shard_counts[s])]
@@ -149,7 +156,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
 # Stages
 # ---------------------------------------------------------------------------------------------
 
-def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder: Path, progress: bool,
+def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder: Path, save, progress: bool,
                       what: str) -> tuple[int, int]:
     """Run record steps shard by shard; returns (shards, shards reused from an earlier run).
 
@@ -177,10 +184,10 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
                 bar.update(len(items))
                 continue
             if pool is not None:
-                pending.append(pool.submit(run_shard, stage.options, items, folder, shard))
+                pending.append(pool.submit(run_shard, stage.options, items, folder, shard, save))
                 drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
             else:
-                pending.append(run_shard(stage.options, items, folder, shard))
+                pending.append(run_shard(stage.options, items, folder, shard, save))
                 drain(0)
         drain(0)
     finally:
@@ -190,11 +197,11 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
     return n, resumed
 
 
-def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int) -> int:
+def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int, save) -> int:
     """One shard of a record stage, start to end (in a worker process): its records, the steps, the saved
-    shard. Returns how many records it read."""
+    shard (`save`: `_save_shard`, or the final stage's `DirectOutput.save`). Returns how many records it read."""
     items = shard.items()
-    _save_shard(folder, index, run_records(options, items))
+    save(folder, index, run_records(options, items))
     return len(items)
 
 
@@ -383,8 +390,10 @@ def _atomic_write(path: Path, text: str, scratch: bool = False) -> None:
 def fingerprint(cfg: PrepareConfig) -> str:
     """What the work folder's shards depend on: steps, reading, sharding, and the inputs' identity."""
     h = hashlib.sha256()
+    # The output format too: the last stage's shards hold lines of the output file (pipeline_output.py).
     h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
-                         "strict": cfg.strict, "shard_size": cfg.shard_size}, sort_keys=True).encode())
+                         "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
+                         "output_kind": Path(cfg.output.path).suffix.lower()}, sort_keys=True).encode())
     for path in cfg.inputs:
         st = Path(path).stat()
         h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())

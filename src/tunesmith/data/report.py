@@ -42,6 +42,12 @@ class ReportBuilder:
         if not self.has_language_step and len(self.language_sample) < LANGUAGE_SAMPLE:
             self.language_sample.append(" ".join(example.texts(("all",))))
 
+    def add_output(self, stats: dict) -> None:
+        """What a final shard that wrote its own output lines says about them (pipeline_output.py)."""
+        self.lengths_after.update({int(k): v for k, v in stats["lengths"].items()})
+        if not self.has_language_step:
+            self.language_sample += stats["sample"][:LANGUAGE_SAMPLE - len(self.language_sample)]
+
     def add_rejected(self, row: dict) -> None:
         key = f"{row['step']}/{row['reason']}"
         self.drops[key] += 1

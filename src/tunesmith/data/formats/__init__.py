@@ -193,15 +193,7 @@ def write(examples: Iterable[Example], path, to: str = "alpaca") -> int:
     columns into a CSV file. A record the format cannot hold raises DataError naming its id.
     """
     path = Path(path)
-    if to not in WRITE_FORMATS:
-        raise DataError(f"unknown output format '{to}'", f"choose one of {', '.join(WRITE_FORMATS)}")
-    k = files.kind(path)
-    needs = {"csv": "csv", "parquet": "parquet"}.get(to)
-    if needs and k != needs:
-        raise DataError(f"--to {to} writes a .{needs} file, but the output is {path.name}",
-                        f"name the output *.{needs}, or choose the record format with --to alpaca|sharegpt|messages")
-    if k == "txt" and to != "conversation":
-        raise DataError(f"{path.name}: a .txt file holds the conversation format only", "use --to conversation")
+    k = check_output(path, to)
     layout = _layout_for(to)
 
     def rows():
@@ -216,9 +208,29 @@ def write(examples: Iterable[Example], path, to: str = "alpaca") -> int:
     return files.write_rows(rows(), path, k)
 
 
+def check_output(path, to: str) -> str:
+    """The file type of output `path`, after checking that it can hold record format `to` (DataError if not)."""
+    path = Path(path)
+    if to not in WRITE_FORMATS:
+        raise DataError(f"unknown output format '{to}'", f"choose one of {', '.join(WRITE_FORMATS)}")
+    k = files.kind(path)
+    needs = {"csv": "csv", "parquet": "parquet"}.get(to)
+    if needs and k != needs:
+        raise DataError(f"--to {to} writes a .{needs} file, but the output is {path.name}",
+                        f"name the output *.{needs}, or choose the record format with --to alpaca|sharegpt|messages")
+    if k == "txt" and to != "conversation":
+        raise DataError(f"{path.name}: a .txt file holds the conversation format only", "use --to conversation")
+    return k
+
+
+def jsonl_line(example: Example, to: str) -> str:
+    """`example` as one line of a JSON Lines file in record format `to`, exactly as `write` writes it."""
+    return files.jsonl_line(records.dump(example, _layout_for(to)))
+
+
 def _layout_for(to: str) -> str:
     return "messages" if to == "parquet" else to
 
 
 __all__ = ["FORMATS", "WRITE_FORMATS", "BadRecord", "Reader", "read", "reader", "write", "detect", "unwritable",
-           "DataError"]
+           "check_output", "jsonl_line", "DataError"]

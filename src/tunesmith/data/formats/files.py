@@ -264,11 +264,15 @@ def write_rows(rows: Iterable[dict], path: Path, k: str) -> int:
 _dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+def jsonl_line(row: dict) -> str:
+    return _dumps(row) + "\n"
+
+
 def _write_jsonl(rows, tmp: Path, path: Path) -> int:
     n = 0
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
         for row in rows:
-            f.write(_dumps(row) + "\n")
+            f.write(jsonl_line(row))
             n += 1
     return n
 

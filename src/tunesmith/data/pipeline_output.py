@@ -1,0 +1,88 @@
+"""The last record stage writes the output file's lines itself, when the output is JSON Lines.
+
+Otherwise every kept record is saved with its shard as an Example, read back and parsed in the main
+process, checked and serialised there again: one process doing for every record what the workers can
+do shard by shard. A final shard leaves instead:
+
+    NNNNNN.output.jsonl       its kept records, already lines of the output file
+    NNNNNN.rejected.jsonl     the steps' rejects (as every shard)
+    NNNNNN.unwritable.jsonl   records the output format cannot hold (`write` rejects)
+    NNNNNN.stats.json         the shard's stats, with `output`: lines written, their length
+                              histogram, and a few texts for the report's language mix
+
+and the main process joins the output pieces, in shard order, into the output file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.data import formats
+from tunesmith.data.pipeline_stage import BatchResult, length_bin, record_chars, rejected_row
+from tunesmith.data.steps.base import Drop
+from tunesmith.io import atomic_path, atomic_write_text
+
+
+@dataclass(frozen=True)
+class DirectOutput:
+    to: str          # record format of the output lines
+    sample: int      # texts per shard kept for the report's language mix (0 when a language step ran)
+
+    def save(self, folder: Path, index: int, batch: BatchResult) -> None:
+        """Like `pipeline._save_shard`, with output lines instead of kept Examples; stats file last."""
+        lines, unwritable, lengths, sample = [], [], Counter(), []
+        for example in batch.kept:
+            why = formats.unwritable(example, self.to)
+            if why:
+                drop = Drop("unwritable", f"{self.to}: {why}")
+                unwritable.append(json.dumps(rejected_row("write", drop, example.to_dict()), ensure_ascii=False))
+                continue
+            lines.append(formats.jsonl_line(example, self.to))
+            lengths[length_bin(record_chars(example))] += 1
+            if len(sample) < self.sample:
+                sample.append(" ".join(example.texts(("all",))))
+        base = folder / f"{index:06d}"
+        _scratch(Path(f"{base}.output.jsonl"), "".join(lines))
+        _scratch(Path(f"{base}.rejected.jsonl"),
+                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected))
+        _scratch(Path(f"{base}.unwritable.jsonl"), "".join(row + "\n" for row in unwritable))
+        stats = batch.to_json()
+        stats["output"] = {"written": len(lines), "lengths": {str(k): v for k, v in lengths.items()},
+                           "sample": sample}
+        _scratch(Path(f"{base}.stats.json"), json.dumps(stats, ensure_ascii=False))
+
+
+def direct_output(cfg, last_stage_is_records: bool, has_language_step: bool) -> DirectOutput | None:
+    """A DirectOutput when the last stage runs record steps and the output is a JSON Lines file."""
+    if not last_stage_is_records or formats.check_output(cfg.output.path, cfg.output.format) != "jsonl":
+        return None
+    from tunesmith.data.report import LANGUAGE_SAMPLE
+
+    return DirectOutput(cfg.output.format, 0 if has_language_step else LANGUAGE_SAMPLE)
+
+
+def gather(output: Path, folder: Path, shards: int, builder) -> tuple[int, list[dict]]:
+    """Join the shards' output lines into `output` (atomically, flushed to disk); tell the report about
+    them. Returns (records written, the `write` rejects in shard order)."""
+    written, rejects = 0, []
+    with atomic_path(output) as tmp:
+        with open(tmp, "wb") as out:
+            for i in range(shards):
+                base = folder / f"{i:06d}"
+                stats = json.loads(Path(f"{base}.stats.json").read_text(encoding="utf-8"))["output"]
+                with open(f"{base}.output.jsonl", "rb") as piece:
+                    shutil.copyfileobj(piece, out)
+                written += stats["written"]
+                builder.add_output(stats)
+                with open(f"{base}.unwritable.jsonl", encoding="utf-8") as f:
+                    rejects += [json.loads(line) for line in f]
+    return written, rejects
+
+
+def _scratch(path: Path, text: str) -> None:
+    # Work-folder files only need to survive an interrupted process, which the page cache does.
+    atomic_write_text(path, text, fsync=False)
