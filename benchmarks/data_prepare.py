@@ -103,11 +103,18 @@ def time_stage(step_dicts, records, batch=5000, repeats=3):
     from one more run timed step by step (each step sees what the steps before it kept).
 
     The median of several runs, because this machine's timings swing by a third from run to run."""
+    from tunesmith.data.pipeline import lean_gc
     from tunesmith.data.pipeline_config import step_options
     from tunesmith.data.pipeline_stage import RecordStage
-    from tunesmith.data.steps import Drop
 
     stage = RecordStage([step_options(s, i) for i, s in enumerate(step_dicts)])
+    with lean_gc():  # the cycle collector as prepare's workers run it
+        return _time_stage(stage, records, batch, repeats)
+
+
+def _time_stage(stage, records, batch, repeats):
+    from tunesmith.data.steps import Drop
+
     runs = []
     for _ in range(repeats):
         exs = examples(records)
