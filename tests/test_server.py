@@ -68,6 +68,17 @@ def test_completions_streaming_or_not(client, target):
     assert reply.usage.prompt_tokens == len(target.tokenizer("Once upon a time").input_ids)
 
 
+def test_a_raw_prompt_is_read_like_the_training_text(target):
+    """BOS, special-token strings as tokens, the text between them as training rendered it."""
+    from tunesmith.text.spm import encode_plain, encode_prompt
+
+    tok = target.tokenizer
+    plain = lambda text: encode_plain(tok, text)  # noqa: E731
+    assert encode_prompt(tok, "Once upon a time") == [tok.bos_token_id] + plain("Once upon a time")
+    assert encode_prompt(tok, "Q: hi</s>A:") == [tok.bos_token_id] + plain("Q: hi") + [tok.eos_token_id] + plain("A:")
+    assert encode_prompt(tok, "") == [tok.bos_token_id]
+
+
 def test_concurrent_requests_are_served_one_at_a_time_correctly(client, target):
     questions = [f"Question number {i}?" for i in range(6)]
     expected = {q: _direct(target, q, 6)[0] for q in questions}

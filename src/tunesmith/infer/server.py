@@ -25,6 +25,7 @@ from tunesmith.infer.engine import Busy, Engine
 from tunesmith.infer.generate import PromptTooLong, Sampling, fit
 from tunesmith.infer.openai_schema import ChatRequest, CompletionRequest
 from tunesmith.infer.target import Target, messages_to_example
+from tunesmith.text.spm import encode_prompt
 
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
 
@@ -115,7 +116,7 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest):
         _check_model(body.model, target)
-        prompt = target.tokenizer(body.prompt).input_ids
+        prompt = encode_prompt(target.tokenizer, body.prompt)
         job, _ = _submit(engine, target, prompt, body, body.limit() or COMPLETIONS_DEFAULT_MAX_TOKENS)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:

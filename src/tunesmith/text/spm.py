@@ -16,6 +16,7 @@ vocabulary size is checked against the SentencePiece model too.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from tunesmith.errors import ModelLoadError
@@ -47,6 +48,23 @@ def encode_plain(tokenizer, text: str) -> list[int]:
     if sp is not None:
         return sp.encode(text)
     return tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True)
+
+
+def encode_prompt(tokenizer, text: str) -> list[int]:
+    """A raw prompt read as completion servers read it (vLLM, llama.cpp): the tokenizer's BOS when it adds
+    one, each special-token string (`</s>`, `<|im_start|>`) as its token, and the text between them as
+    plain text, encoded exactly as training rendered text (`encode_plain` after a special token)."""
+    specials = sorted({t.content for t in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values()
+                       if t.special}, key=len, reverse=True)
+    bos = tokenizer.bos_token_id
+    ids = [bos] if bos is not None and tokenizer("x").input_ids[:1] == [bos] else []
+    pieces = re.split("(" + "|".join(map(re.escape, specials)) + ")", text) if specials else [text]
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            ids.append(tokenizer.convert_tokens_to_ids(piece))
+        elif piece:
+            ids += encode_plain(tokenizer, piece)
+    return ids
 
 
 def mismatches(tokenizer, sp, probes=PROBES) -> list[tuple[str, list[int], list[int]]]:
