@@ -2,7 +2,9 @@
 
 The steps split into stages: a run of record steps streams shard by shard (over worker processes,
 results taken back in input order so the output is the same for any number of workers); a whole-set
-step (dedup) waits for every shard of the stage before it and sees all survivors at once.
+step (dedup) waits for every shard of the stage before it and sees all survivors at once. The main
+process only reads raw lines: the workers parse them, run the steps and save their shards, and the
+last stage's workers write the output file's lines too (pipeline_output.py).
 
 Every finished shard is saved under the work folder (kept records, rejects, stats) with its done
 marker written last, so an interrupted run started again with the same config and inputs skips the
@@ -190,17 +192,17 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
             bar.update(job.result() if pool is not None else job)
 
     try:
-        for shard, items in enumerate(source):
+        for index, shard in enumerate(source):
             n += 1
-            if (folder / f"{shard:06d}.stats.json").is_file():
+            if (folder / f"{index:06d}.stats.json").is_file():
                 resumed += 1
-                bar.update(len(items))
+                bar.update(len(shard))
                 continue
             if pool is not None:
-                pending.append(pool.submit(run_shard, stage.options, items, folder, shard, save))
+                pending.append(pool.submit(run_shard, stage.options, shard, folder, index, save))
                 drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
             else:
-                pending.append(run_shard(stage.options, items, folder, shard, save))
+                pending.append(run_shard(stage.options, shard, folder, index, save))
                 drain(0)
         drain(0)
     finally:
