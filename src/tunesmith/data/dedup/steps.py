@@ -154,6 +154,8 @@ class SemanticDedupStep(_DedupStep):
     Options = SemanticOptions
     reason = "semantic_duplicate"
     measure = "cosine"
+    mapper = None  # set by the runner for engine: ray: the embedding batches then run as Ray tasks
+    task_texts = 2048  # texts per Ray task (rounded to whole embedding batches)
 
     def __init__(self, options=None) -> None:
         super().__init__(options)
@@ -163,9 +165,17 @@ class SemanticDedupStep(_DedupStep):
                                       batch_size=self.options.batch_size)
 
     def find(self, texts):
+        from tunesmith.data.dedup.embedders import embed_texts
         from tunesmith.data.dedup.semantic import SemanticDuplicates
 
-        result = SemanticDuplicates(self.embedder, threshold=self.options.threshold).find(texts)
+        finder = SemanticDuplicates(self.embedder, threshold=self.options.threshold)
+        if self.mapper is None or not self.embedder.per_text:
+            result = finder.find(texts)
+        else:  # whole embedding batches per task: the same batches, so the same vectors, as one process
+            o = self.options
+            size = o.batch_size * max(1, self.task_texts // o.batch_size)
+            args = [(o.embedder, o.device, o.batch_size, texts[i:i + size]) for i in range(0, len(texts), size)]
+            result = finder.find_vectors(np.concatenate(list(self.mapper(embed_texts, args))))
         return result.clusters, result.similarity
 
 
