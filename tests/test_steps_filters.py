@@ -230,15 +230,6 @@ def test_special_ratio_ascii_path_equals_the_regex(text):
         assert special_ratio(ascii_text) == pytest.approx(len(_SPECIAL.findall(ascii_text)) / len(ascii_text))
 
 
-@given(st.text(alphabet="abAB×ÀàĲĳ 你.-", max_size=40))
-@settings(max_examples=300, deadline=None)
-def test_acronym_gate_finds_every_all_capitals_word(text):
-    from tunesmith.data.steps.language import _LATIN_WORD, _TWO_CAPITALS
-
-    if any(w.isupper() for w in _LATIN_WORD.findall(text)):
-        assert _TWO_CAPITALS.search(text)
-
-
 def test_language_of_text_with_an_undecodable_byte():
     # surrogateescape keeps a bad byte as a lone surrogate, which fastText cannot take as UTF-8
     assert LanguageDetector().label("Bonjour, comment allez-vous \udc80 aujourd'hui ?") == "fr"

@@ -23,9 +23,6 @@ _KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 # A Latin-script word of two letters or more (single letters are variables, list markers, units).
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]{2,}")
-# Two word characters in a row that are not lower case: only then can a word be all capitals (an acronym).
-_TWO_CAPITALS = re.compile("[" + "".join(c for c in map(chr, range(0x41, 0x250)) if _LATIN_WORD.fullmatch(c * 2)
-                                         and not c.islower()) + "]{2}")
 # URLs, emails and code say nothing about the language a record is written in. Every alternative starts
 # with a literal or an ASCII class: `\S+@` would rescan the rest of an unspaced Chinese line from every position.
 _NOISE = re.compile(r"```.*?(?:```|\Z)|(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+"
@@ -103,7 +100,7 @@ class LanguageDetector:
         hangul = len(_HANGUL.findall(text)) if rare else 0
         # Acronyms (GPU, API) and code words are everyone's: they do not make Chinese text English.
         latin_words = _LATIN_WORD.findall(text)
-        if latin_words and _TWO_CAPITALS.search(text):
+        if any(map(str.isupper, latin_words)):  # in C; the filter below is a Python loop, and rarely needed
             latin_words = [w for w in latin_words if not w.isupper()]
         other = len(_OTHER_LETTER.findall(text)) if rare else 0
         cjk = "ja" if kana else ("ko" if hangul > han else "zh")
