@@ -82,10 +82,12 @@ def main() -> int:
     print(f"3. English docstring chunks: shortcut answers {len(decided)} of {len(chunks)} "
           f"({len(decided) / len(chunks):.0%}); fastText agrees (en, score >= {detector.min_score}) on {agree} "
           f"({agree / len(decided):.1%})")
-    others = sorted((round(score, 2), lang) for lang, score in said if not (lang == "en" and score >= detector.min_score))
+    others = sorted((round(score, 2), lang) for lang, score in said
+                    if not (lang == "en" and score >= detector.min_score))
     print(f"   fastText on the others: {others[:12]}{' ...' if len(others) > 12 else ''}")
     joined = [words_of(c) for c in chunks]
-    for label, fn in (("fastText only", lambda w: detector.latin(" ".join(w))), ("with shortcut", detector.latin_words)):
+    variants = (("fastText only", lambda w: detector.latin(" ".join(w))), ("with shortcut", detector.latin_words))
+    for label, fn in variants:
         best = float("inf")
         for _ in range(5):
             t = time.process_time()

@@ -209,7 +209,8 @@ def test_workers_parse_every_input_kind_and_keep_bad_lines_in_place(tmp_path):
     jsonl.write_text('{"instruction": "第一个问题", "output": "第一个回答。"}\n{"instruction": "broken\n\n'
                      '{"instruction": "Second question?", "output": "Second answer."}\n[1, 2]\n', encoding="utf-8")
     table = tmp_path / "b.csv"
-    table.write_text("instruction,output\n第三个问题,第三个回答。\nFourth question?,Fourth answer.\n", encoding="utf-8")
+    table.write_text("instruction,output\n第三个问题,第三个回答。\nFourth question?,Fourth answer.\n",
+                     encoding="utf-8")
     runs = []
     for workers in (1, 2):
         cfg = PrepareConfig(inputs=[str(jsonl), str(table)], steps=[{"step": "clean"}, {"step": "quality"}],

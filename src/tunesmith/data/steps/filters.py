@@ -68,7 +68,8 @@ _NORMALISE = re.compile(r"[\W_]+")
 
 
 def _is_cjk(c: str) -> bool:
-    return "\u4e00" <= c <= "\u9fff" or "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u4dbf" or "\uac00" <= c <= "\ud7af"
+    return ("\u4e00" <= c <= "\u9fff" or "\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u4dbf"
+            or "\uac00" <= c <= "\ud7af")
 
 
 def text_units(text: str) -> list[str]:

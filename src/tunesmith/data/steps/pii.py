@@ -8,8 +8,8 @@ its checksum is not personal information by our rules and is left alone (counted
 dates are never masked.
 
 Every pattern sits behind a cheap test (a stretch of digits, an '@', a context word), so text
-without candidates costs a few string scans, and the number patterns run only on the digit stretches. Overlapping candidates are resolved by priority
-(checksummed types first), then by position.
+without candidates costs a few string scans, and the number patterns run only on the digit stretches.
+Overlapping candidates are resolved by priority (checksummed types first), then by position.
 """
 
 from __future__ import annotations
