@@ -260,3 +260,13 @@ def test_workers_writing_the_output_lines_equal_the_main_process_writing_them(tm
     assert [r["step"] for r in lines(direct.rejected_path)] == ["read", "dedup_exact", "dedup_exact", "write"]
     for key in set(report[0]) - {"seconds", "records_per_second", "config", "output"}:
         assert report[0][key] == report[1][key], key
+
+
+def test_an_output_that_cannot_hold_its_format_fails_before_any_work(tmp_path):
+    from tunesmith.errors import DataError
+
+    cfg = PrepareConfig(inputs=[str(RAW)], steps=[{"step": "clean"}, {"step": "dedup_exact"}],
+                        output={"path": str(tmp_path / "out.txt"), "format": "alpaca"})
+    with pytest.raises(DataError, match="conversation format only"):
+        prepare(cfg, progress=False)
+    assert not cfg.work_folder().exists()  # nothing was read or saved

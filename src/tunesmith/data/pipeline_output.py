@@ -57,8 +57,11 @@ class DirectOutput:
 
 
 def direct_output(cfg, last_stage_is_records: bool, has_language_step: bool) -> DirectOutput | None:
-    """A DirectOutput when the last stage runs record steps and the output is a JSON Lines file."""
-    if not last_stage_is_records or formats.check_output(cfg.output.path, cfg.output.format) != "jsonl":
+    """A DirectOutput when the last stage runs record steps and the output is a JSON Lines file. Checks
+    first that the output file can hold the output format at all, so that a wrong pair fails now, not
+    after the whole run."""
+    kind = formats.check_output(cfg.output.path, cfg.output.format)
+    if not last_stage_is_records or kind != "jsonl":
         return None
     from tunesmith.data.report import LANGUAGE_SAMPLE
 
