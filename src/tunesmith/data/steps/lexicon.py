@@ -3,8 +3,8 @@
 One Aho-Corasick automaton (ahocorasick-rs, a Rust one: 3-4x pyahocorasick's speed on our records)
 finds every listed phrase in one pass over the text, which is how unsegmented Chinese must be matched
 (no word splitting to get wrong). A phrase that begins or ends with a Latin letter or digit only
-matches on a word boundary there, so "ass" never matches inside "class", while "杀了他" matches anywhere. A trailing `*` in a lexicon makes a Latin phrase a prefix
-(`kill*` matches kills, killed, killing).
+matches on a word boundary there, so "ass" never matches inside "class", while "杀了他" matches anywhere.
+A trailing `*` in a lexicon makes a Latin phrase a prefix (`kill*` matches kills, killed, killing).
 
 Lexicon files: UTF-8, one phrase per line, `#` starts a comment, matching ignores case. The shipped
 files live in `tunesmith/resources/lexicons/<group>/<category>.txt`; users add files of their own.
