@@ -270,3 +270,16 @@ def test_an_output_that_cannot_hold_its_format_fails_before_any_work(tmp_path):
     with pytest.raises(DataError, match="conversation format only"):
         prepare(cfg, progress=False)
     assert not cfg.work_folder().exists()  # nothing was read or saved
+
+
+def test_lean_gc_nests_and_restores_the_collector():
+    import gc
+
+    from tunesmith.data.pipeline import lean_gc
+
+    before = gc.get_threshold()
+    with lean_gc():
+        with lean_gc():
+            assert gc.get_threshold() != before
+        assert gc.get_threshold() != before  # the outer run still has it
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

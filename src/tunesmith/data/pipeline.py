@@ -20,6 +20,7 @@ import json
 import logging
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -224,15 +225,28 @@ def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder
 def lean_gc():
     """Freeze what exists (modules, models, automata) out of the cycle collector's reach and let it run
     less often; undone afterwards. A shard makes ~100k short-lived objects and no cycles, and the default
-    collector, walking again everything it saw before, took ~10-25% of the CPU of parsing a shard."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
+    collector, walking again everything it saw before, took ~10-25% of the CPU of parsing a shard.
+    The settings are the process's: runs in several threads share one change, undone by the last to end."""
+    global _lean_depth, _saved_threshold
+    with _lean_lock:
+        if _lean_depth == 0:
+            _saved_threshold = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(20_000, 20, 20)
+        _lean_depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
+        with _lean_lock:
+            _lean_depth -= 1
+            if _lean_depth == 0:
+                gc.set_threshold(*_saved_threshold)
+                gc.unfreeze()
+
+
+_lean_lock = threading.Lock()
+_lean_depth = 0
+_saved_threshold = gc.get_threshold()
 
 
 def _lean_gc_worker() -> None:
