@@ -28,15 +28,8 @@ RECORDS = [
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    from tunesmith.testing import tiny_llama
-
-    return tiny_llama(tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, base_dir):
-    return make_run(tmp_path_factory.mktemp("runs") / "eval-run", "lora", base_dir=base_dir)
+def run(tmp_path_factory, tiny_model_dir):
+    return make_run(tmp_path_factory.mktemp("runs") / "eval-run", "lora", base_dir=tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +40,8 @@ def val_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", ["lora", "prompt", "prefix"])
-def test_masked_loss_is_the_training_loss(tmp_path, base_dir, method):
-    target = open_target(make_run(tmp_path / method, method, base_dir=base_dir))
+def test_masked_loss_is_the_training_loss(tmp_path, tiny_model_dir, method):
+    target = open_target(make_run(tmp_path / method, method, base_dir=tiny_model_dir))
     examples = [Example.single(r["instruction"], r["output"]) for r in RECORDS]
     rendered, skipped = rendered_set(examples, target.template, target.tokenizer, max_seq_len=256)
     assert not skipped
@@ -129,7 +122,7 @@ def test_paired_bootstrap():
     assert noisy.low < 0 < noisy.high
 
 
-def test_base_vs_tuned_side_by_side(run, val_file, base_dir, tmp_path):
+def test_base_vs_tuned_side_by_side(run, val_file, tiny_model_dir, tmp_path):
     target = open_target(run)
     ev = evaluate(target, data=val_file, choice=EXAMPLES / "ceval", base=True, max_samples=4,
                   sampling=Sampling(max_new_tokens=6), batch_size=2, shots=1, progress=False)
@@ -141,7 +134,7 @@ def test_base_vs_tuned_side_by_side(run, val_file, base_dir, tmp_path):
     # the base side really is the base model: same loss as the base folder loaded alone
     from transformers import AutoModelForCausalLM
 
-    plain = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     examples = [Example.single(r["instruction"], r["output"], r.get("input")) for r in RECORDS]
     rendered, _ = rendered_set(examples, target.template, target.tokenizer, max_seq_len=256)
     alone = masked_loss(plain, rendered, target.tokenizer.pad_token_id, progress=False)

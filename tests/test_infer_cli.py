@@ -22,15 +22,8 @@ from tunesmith.infer.target import open_target
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    from tunesmith.testing import tiny_llama
-
-    return tiny_llama(tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, base_dir):
-    return make_run(tmp_path_factory.mktemp("runs") / "cli-run", "lora", base_dir=base_dir)
+def run(tmp_path_factory, tiny_model_dir):
+    return make_run(tmp_path_factory.mktemp("runs") / "cli-run", "lora", base_dir=tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -129,22 +122,22 @@ def test_serve_port_in_use_and_missing_key(run, capsys):
     assert "TUNESMITH_TEST_UNSET_KEY" in capsys.readouterr().err
 
 
-def test_merge_and_export_commands(tmp_path, base_dir, capsys):
-    run = make_run(tmp_path / "run", "lora", base_dir=base_dir, scale=0.1)
+def test_merge_and_export_commands(tmp_path, tiny_model_dir, capsys):
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir, scale=0.1)
     assert cli.main(["merge", str(run), str(tmp_path / "merged")]) == 0
     assert (tmp_path / "merged" / "tokenizer.model").is_file()  # llama.cpp's converter needs it
     out = capsys.readouterr().out
     assert "merged LoRA into the base" in out and "tolerance 1e-04" in out
     assert cli.main(["export", str(tmp_path / "merged"), "--gguf", str(tmp_path / "m.gguf"), "--type", "q8_0"]) == 0
     assert "checked by loading it back: tokenization identical" in capsys.readouterr().out
-    prefix = make_run(tmp_path / "prefix-run", "prefix", base_dir=base_dir)
+    prefix = make_run(tmp_path / "prefix-run", "prefix", base_dir=tiny_model_dir)
     assert cli.main(["merge", str(prefix), str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot merge a prefix tuning adapter") and "hint:" in err
 
 
-def test_a_run_folder_without_a_model_is_one_line(tmp_path, capsys, base_dir):
-    run = make_run(tmp_path / "unfinished", "lora", base_dir=base_dir)
+def test_a_run_folder_without_a_model_is_one_line(tmp_path, capsys, tiny_model_dir):
+    run = make_run(tmp_path / "unfinished", "lora", base_dir=tiny_model_dir)
     import shutil
 
     shutil.rmtree(run / "adapter")

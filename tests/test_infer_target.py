@@ -13,16 +13,9 @@ METHODS = ["lora", "dora", "ia3", "adalora", "prefix", "prompt", "ptuning", "ful
 STEPS = 8
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    from tunesmith.testing import tiny_llama
-
-    return tiny_llama(tmp_path_factory.mktemp("base"))
-
-
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_acts_on_generation(tmp_path, base_dir, method):
-    run = make_run(tmp_path / method, method, base_dir=base_dir)
+def test_every_method_acts_on_generation(tmp_path, tiny_model_dir, method):
+    run = make_run(tmp_path / method, method, base_dir=tiny_model_dir)
     target = open_target(run)
     assert target.method == method and target.template.name == "llama2-zh"
     prompt = target.prompt_ids(Example.single("Tell me about the sea.", ""))
@@ -41,12 +34,12 @@ def test_every_method_acts_on_generation(tmp_path, base_dir, method):
     # the base view is the real base: same logits as the base folder loaded on its own
     from transformers import AutoModelForCausalLM
 
-    plain = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     assert base_gen.completion.token_ids == greedy_by_forward(plain, prompt, STEPS)
 
 
-def test_run_template_and_system_are_used(tmp_path, base_dir):
-    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+def test_run_template_and_system_are_used(tmp_path, tiny_model_dir):
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)
     target = open_target(run)
     text = target.tokenizer.decode(target.prompt_ids(Example.single("hi", "")))
     assert "Human: hi" in text and text.rstrip().endswith("Assistant:")
@@ -55,19 +48,19 @@ def test_run_template_and_system_are_used(tmp_path, base_dir):
     assert "System: Be brief." in text
 
 
-def test_plain_model_without_chat_template_names_the_fix(base_dir):
+def test_plain_model_without_chat_template_names_the_fix(tiny_model_dir):
     from tunesmith.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no chat template"):
-        open_target(str(base_dir))
-    target = open_target(str(base_dir), template="alpaca")
+        open_target(str(tiny_model_dir))
+    target = open_target(str(tiny_model_dir), template="alpaca")
     assert "### Response:" in target.tokenizer.decode(target.prompt_ids(Example.single("hi", "")))
 
 
-def test_run_folder_without_a_model_is_a_clear_error(tmp_path, base_dir):
+def test_run_folder_without_a_model_is_a_clear_error(tmp_path, tiny_model_dir):
     from tunesmith.errors import TunesmithError
 
-    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)
     import shutil
 
     shutil.rmtree(run / "adapter")
@@ -89,24 +82,24 @@ def test_messages_validation():
         messages_to_example([{"role": "tool", "content": "u"}])
 
 
-def test_run_tokenizer_tokenizes_like_training(tmp_path, base_dir):
+def test_run_tokenizer_tokenizes_like_training(tmp_path, tiny_model_dir):
     # run/tokenizer/ reloaded by transformers loses the SentencePiece repair training applied
     from tunesmith.config import ModelConfig
     from tunesmith.model.load import load_tokenizer
 
-    run = make_run(tmp_path / "run", "lora", base_dir=base_dir)
+    run = make_run(tmp_path / "run", "lora", base_dir=tiny_model_dir)
     target = open_target(run)
-    training = load_tokenizer(ModelConfig(path=str(base_dir)))
+    training = load_tokenizer(ModelConfig(path=str(tiny_model_dir)))
     for text in ("  two leading spaces", " lead", "a  b   c", "你好 世界"):
         assert target.tokenizer(text).input_ids == training(text).input_ids, text
 
 
 @pytest.mark.parametrize("method", ["prefix", "prompt", "ptuning"])
-def test_batched_generation_of_prompt_learning_equals_one_at_a_time(tmp_path, base_dir, method):
+def test_batched_generation_of_prompt_learning_equals_one_at_a_time(tmp_path, tiny_model_dir, method):
     # generate/eval batch left-padded prompts: the virtual tokens must still sit right before each prompt
     from tunesmith.infer.generate import generate_batch
 
-    target = open_target(make_run(tmp_path / method, method, base_dir=base_dir))
+    target = open_target(make_run(tmp_path / method, method, base_dir=tiny_model_dir))
     prompts = [target.prompt_ids(Example.single(q, "")) for q in ("hi", "a somewhat longer question here", "你好")]
     greedy = Sampling(max_new_tokens=5)
     batched = generate_batch(target.model, target.tokenizer, prompts, greedy, [-1], batch_size=3, progress=False)
@@ -114,15 +107,15 @@ def test_batched_generation_of_prompt_learning_equals_one_at_a_time(tmp_path, ba
         assert answer.token_ids == greedy_by_forward(target.model, prompt, 5)
 
 
-def test_streamed_pieces_add_up_to_the_final_text(base_dir):
+def test_streamed_pieces_add_up_to_the_final_text(tiny_model_dir):
     """Byte-fallback tokens decode differently alone and in a run (an unfinished UTF-8 sequence becomes
     U+FFFD for every byte), so text must not be streamed until a byte run is closed."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tunesmith.infer.generate import byte_fallback_ids
 
-    model = AutoModelForCausalLM.from_pretrained(base_dir)
-    tok = AutoTokenizer.from_pretrained(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert len(byte_fallback_ids(tok)) == 256
     prompt = tok("Write a poem about the sea.").input_ids
     saw_bytes = False
@@ -134,15 +127,15 @@ def test_streamed_pieces_add_up_to_the_final_text(base_dir):
     assert saw_bytes
 
 
-def test_load_trained_gives_the_sentencepiece_ids_of_training(tmp_path, base_dir):
+def test_load_trained_gives_the_sentencepiece_ids_of_training(tmp_path, tiny_model_dir):
     """transformers rebuilds a saved Llama tokenizer's normalizer: the repair must be re-applied on load."""
     import sentencepiece as spm
 
     from tunesmith.text.spm import encode_plain
     from tunesmith.train.run_folder import load_trained
 
-    run = make_run(tmp_path / "r", "lora", base_dir=base_dir)
+    run = make_run(tmp_path / "r", "lora", base_dir=tiny_model_dir)
     _, tokenizer, _ = load_trained(run, device="cpu")
-    sp = spm.SentencePieceProcessor(model_file=str(base_dir / "tokenizer.model"))
+    sp = spm.SentencePieceProcessor(model_file=str(tiny_model_dir / "tokenizer.model"))
     for text in [" lead", "two  spaces", "  indented", "你好 world"]:
         assert encode_plain(tokenizer, text) == sp.encode(text), text

@@ -4,15 +4,15 @@ transformers with identical logits, prompt-learning adapters change generation, 
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
+from test_train_loop import samples
 
 from tunesmith.errors import ConfigError
 from tunesmith.model import methods
 from tunesmith.run_config import MethodConfig, RunConfig
-from tunesmith.text.batching import IGNORE_INDEX, Sample
+from tunesmith.text.batching import Sample
 
 ADAPTERS = ["lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"]
 ALL = ["full", "freeze"] + ADAPTERS
@@ -25,14 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def one_batch(n: int = 4, seed: int = 0) -> list[Sample]:
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        length = rng.randint(8, 16)
-        ids = [1] + [rng.randint(3, 599) for _ in range(length)] + [2]
-        prompt = rng.randint(2, length // 2)
-        out.append(Sample(ids, [IGNORE_INDEX] * prompt + ids[prompt:]))
-    return out
+    return samples(n, seed, lo=8, hi=16)
 
 
 def run_config(model_dir, out, method: str, **train) -> RunConfig:

@@ -20,11 +20,12 @@ from tunesmith.train.loop import train
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def samples(n: int = 8, seed: int = 0) -> list[Sample]:
+def samples(n: int = 8, seed: int = 0, lo: int = 6, hi: int = 30) -> list[Sample]:
+    """`n` random samples of lo..hi tokens between BOS and EOS, a random prompt of them masked."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        length = rng.randint(6, 30)
+        length = rng.randint(lo, hi)
         ids = [1] + [rng.randint(3, 599) for _ in range(length)] + [2]
         prompt = rng.randint(2, length // 2)
         out.append(Sample(ids, [IGNORE_INDEX] * prompt + ids[prompt:]))
