@@ -33,7 +33,8 @@ from tunesmith.data.example import Example
 from tunesmith.data.formats.files import Raw
 from tunesmith.data.pipeline_config import PrepareConfig, load_config
 from tunesmith.data.pipeline_output import direct_output, gather
-from tunesmith.data.pipeline_stage import BatchResult, rejected_row, run_records, stage_for, step_labels
+from tunesmith.data.pipeline_stage import (BatchResult, json_lines, rejected_row, run_records, stage_for,
+                                           step_labels, unwritable_row, write_scratch)
 from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.io import atomic_path, atomic_write_text
@@ -379,11 +380,9 @@ def _pool(workers: int, options: list[StepOptions]) -> ProcessPoolExecutor:
 def _save_shard(folder: Path, index: int, batch: BatchResult) -> None:
     """Kept records, rejects, then the stats file: its presence marks the shard finished."""
     base = folder / f"{index:06d}"
-    _atomic_write(Path(f"{base}.kept.jsonl"),
-                  "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in batch.kept), scratch=True)
-    _atomic_write(Path(f"{base}.rejected.jsonl"),
-                  "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected), scratch=True)
-    _atomic_write(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False), scratch=True)
+    write_scratch(Path(f"{base}.kept.jsonl"), json_lines(e.to_dict() for e in batch.kept))
+    write_scratch(Path(f"{base}.rejected.jsonl"), json_lines(batch.rejected))
+    write_scratch(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False))
 
 
 def _load_kept(folder: Path, index: int) -> list[Example]:
@@ -397,10 +396,9 @@ def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list
 
     def writable():
         for example in examples:
-            why = formats.unwritable(example, cfg.output.format)
-            if why:
-                rejects.append(rejected_row("write", Drop("unwritable", f"{cfg.output.format}: {why}"),
-                                            example.to_dict()))
+            reject = unwritable_row(example, cfg.output.format)
+            if reject is not None:
+                rejects.append(reject)
                 continue
             builder.add_kept(example)
             yield example
@@ -431,10 +429,8 @@ def _gather_clusters(files: list[Path], path: Path) -> None:
         _atomic_write(path, "".join(f.read_text(encoding="utf-8") for f in found))
 
 
-def _atomic_write(path: Path, text: str, scratch: bool = False) -> None:
-    # Work-folder files only need to survive an interrupted process, which the page cache does:
-    # no fsync for them (three per shard would add up); the run's outputs are flushed to disk.
-    atomic_write_text(path, text, fsync=not scratch)
+def _atomic_write(path: Path, text: str) -> None:
+    atomic_write_text(path, text)  # the run's outputs are flushed to disk; work files use write_scratch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,7 +466,7 @@ def _open_work_dir(cfg: PrepareConfig) -> Path:
         else:
             log.info("resuming from %s", work)
     work.mkdir(parents=True, exist_ok=True)
-    _atomic_write(mark, want + "\n", scratch=True)
+    write_scratch(mark, want + "\n")
     return work
 
 

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.data import formats
-from tunesmith.data.pipeline_stage import BatchResult, length_bin, record_chars, rejected_row
-from tunesmith.data.steps.base import Drop
-from tunesmith.io import atomic_path, atomic_write_text
+from tunesmith.data.pipeline_stage import BatchResult, json_lines, unwritable_row, write_scratch
+from tunesmith.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -34,26 +32,23 @@ class DirectOutput:
 
     def save(self, folder: Path, index: int, batch: BatchResult) -> None:
         """Like `pipeline._save_shard`, with output lines instead of kept Examples; stats file last."""
-        lines, unwritable, lengths, sample = [], [], Counter(), []
+        from tunesmith.data.report import KeptTally
+
+        lines, unwritable, tally = [], [], KeptTally(self.sample)
         for example in batch.kept:
-            why = formats.unwritable(example, self.to)
-            if why:
-                drop = Drop("unwritable", f"{self.to}: {why}")
-                unwritable.append(json.dumps(rejected_row("write", drop, example.to_dict()), ensure_ascii=False))
+            reject = unwritable_row(example, self.to)
+            if reject is not None:
+                unwritable.append(reject)
                 continue
             lines.append(formats.jsonl_line(example, self.to))
-            lengths[length_bin(record_chars(example))] += 1
-            if len(sample) < self.sample:
-                sample.append(" ".join(example.texts(("all",))))
+            tally.add(example)
         base = folder / f"{index:06d}"
-        _scratch(Path(f"{base}.output.jsonl"), "".join(lines))
-        _scratch(Path(f"{base}.rejected.jsonl"),
-                 "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.rejected))
-        _scratch(Path(f"{base}.unwritable.jsonl"), "".join(row + "\n" for row in unwritable))
+        write_scratch(Path(f"{base}.output.jsonl"), "".join(lines))
+        write_scratch(Path(f"{base}.rejected.jsonl"), json_lines(batch.rejected))
+        write_scratch(Path(f"{base}.unwritable.jsonl"), json_lines(unwritable))
         stats = batch.to_json()
-        stats["output"] = {"written": len(lines), "lengths": {str(k): v for k, v in lengths.items()},
-                           "sample": sample}
-        _scratch(Path(f"{base}.stats.json"), json.dumps(stats, ensure_ascii=False))
+        stats["output"] = {"written": len(lines), **tally.to_json()}
+        write_scratch(Path(f"{base}.stats.json"), json.dumps(stats, ensure_ascii=False))
 
 
 def direct_output(cfg, last_stage_is_records: bool, has_language_step: bool) -> DirectOutput | None:
@@ -80,12 +75,7 @@ def gather(output: Path, folder: Path, shards: int, builder) -> tuple[int, list[
                 with open(f"{base}.output.jsonl", "rb") as piece:
                     shutil.copyfileobj(piece, out)
                 written += stats["written"]
-                builder.add_output(stats)
+                builder.kept.merge(stats)
                 with open(f"{base}.unwritable.jsonl", encoding="utf-8") as f:
                     rejects += [json.loads(line) for line in f]
     return written, rejects
-
-
-def _scratch(path: Path, text: str) -> None:
-    # Work-folder files only need to survive an interrupted process, which the page cache does.
-    atomic_write_text(path, text, fsync=False)

@@ -15,6 +15,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop, Step, StepOptions, StepStats
@@ -44,6 +45,26 @@ def rejected_row(step: str, drop: Drop, record: dict) -> dict:
         row["twin"] = drop.twin
     row["record"] = record
     return row
+
+
+def unwritable_row(example: Example, to: str) -> dict | None:
+    """The `write` reject for `example` when output format `to` cannot hold it, else None."""
+    from tunesmith.data import formats
+
+    why = formats.unwritable(example, to)
+    return rejected_row("write", Drop("unwritable", f"{to}: {why}"), example.to_dict()) if why else None
+
+
+def json_lines(rows) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def write_scratch(path: Path, text: str) -> None:
+    """A work-folder file. It only needs to survive an interrupted process, which the page cache does:
+    atomic, but not flushed to disk (three flushes per shard would add up)."""
+    from tunesmith.io import atomic_write_text
+
+    atomic_write_text(path, text, fsync=False)
 
 
 def step_labels(options: list[StepOptions]) -> list[str]:

@@ -6,12 +6,35 @@ streams of kept and rejected records, so memory stays flat however large the dat
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 from tunesmith.data.example import Example
 from tunesmith.data.pipeline_stage import LENGTH_BINS, length_bin, record_chars, stats_from_json
 from tunesmith.data.steps.base import StepStats
 
 LANGUAGE_SAMPLE = 2000   # kept records whose language is sampled when no language step ran
+
+
+@dataclass
+class KeptTally:
+    """Length histogram of kept records, and the first `sample_size` of their texts (for the language
+    mix). The main process keeps one; final shards that write their own output lines keep one each."""
+    sample_size: int
+    lengths: Counter = field(default_factory=Counter)
+    sample: list[str] = field(default_factory=list)
+
+    def add(self, example: Example) -> None:
+        self.lengths[length_bin(record_chars(example))] += 1
+        if len(self.sample) < self.sample_size:
+            self.sample.append(" ".join(example.texts(("all",))))
+
+    def to_json(self) -> dict:
+        return {"lengths": {str(k): v for k, v in self.lengths.items()}, "sample": self.sample}
+
+    def merge(self, d: dict) -> None:
+        """Add a shard's `to_json()`."""
+        self.lengths.update({int(k): v for k, v in d["lengths"].items()})
+        self.sample += d["sample"][:self.sample_size - len(self.sample)]
 
 
 class ReportBuilder:
@@ -23,12 +46,11 @@ class ReportBuilder:
         self.steps: dict[str, StepStats] = {label: StepStats() for label in labels}
         self.read = 0
         self.lengths_before: Counter = Counter()
-        self.lengths_after: Counter = Counter()
         self.drops: Counter = Counter()
         self.examples: dict[str, list[dict]] = defaultdict(list)
         self.max_examples = cfg.report_examples
-        self.language_sample: list[str] = []
         self.has_language_step = any(label.split("#")[0] == "language" for label in labels)
+        self.kept = KeptTally(0 if self.has_language_step else LANGUAGE_SAMPLE)
 
     def add_shard(self, stats: dict, first_stage: bool) -> None:
         for label, d in stats["stats"].items():
@@ -38,15 +60,7 @@ class ReportBuilder:
             self.lengths_before.update({int(k): v for k, v in stats["lengths_in"].items()})
 
     def add_kept(self, example: Example) -> None:
-        self.lengths_after[length_bin(record_chars(example))] += 1
-        if not self.has_language_step and len(self.language_sample) < LANGUAGE_SAMPLE:
-            self.language_sample.append(" ".join(example.texts(("all",))))
-
-    def add_output(self, stats: dict) -> None:
-        """What a final shard that wrote its own output lines says about them (pipeline_output.py)."""
-        self.lengths_after.update({int(k): v for k, v in stats["lengths"].items()})
-        if not self.has_language_step:
-            self.language_sample += stats["sample"][:LANGUAGE_SAMPLE - len(self.language_sample)]
+        self.kept.add(example)
 
     def add_rejected(self, row: dict) -> None:
         key = f"{row['step']}/{row['reason']}"
@@ -68,7 +82,7 @@ class ReportBuilder:
             "drops": [{"step": k.split("/", 1)[0], "reason": k.split("/", 1)[1], "count": v}
                       for k, v in self.drops.most_common()],
             "lengths": {"bins": LENGTH_BINS, "before": [self.lengths_before.get(i, 0) for i in range(len(LENGTH_BINS))],
-                        "after": [self.lengths_after.get(i, 0) for i in range(len(LENGTH_BINS))]},
+                        "after": [self.kept.lengths.get(i, 0) for i in range(len(LENGTH_BINS))]},
             "languages": self._languages(steps),
             "pii": self._prefixed(steps, "pii", ""),
             "safety": self._prefixed(steps, "safety", ""),
@@ -85,13 +99,13 @@ class ReportBuilder:
                     found.update({k[5:]: v for k, v in s["counts"].items() if k.startswith("lang:")})
                     break  # the first language step saw the most records
             return {"source": "language step", "counts": dict(found.most_common())}
-        if not self.language_sample:
+        if not self.kept.sample:
             return {"source": "none", "counts": {}}
         from tunesmith.data.steps.language import LanguageDetector
 
         detector = LanguageDetector()
-        found = Counter(detector.label(text) for text in self.language_sample)
-        return {"source": f"sample of {len(self.language_sample)} kept records", "counts": dict(found.most_common())}
+        found = Counter(detector.label(text) for text in self.kept.sample)
+        return {"source": f"sample of {len(self.kept.sample)} kept records", "counts": dict(found.most_common())}
 
     @staticmethod
     def _prefixed(steps: dict, name: str, prefix: str) -> dict:
