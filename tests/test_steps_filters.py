@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.filters import LengthStep, MachineTextStep, MetaStep, QualityStep
+from tunesmith.data.steps.filters import LengthStep, MetaStep, QualityStep
+from tunesmith.data.steps.machine_text import MachineTextStep
 from tunesmith.data.steps.language import LanguageDetector, LanguageStep
 from tunesmith.errors import ConfigError
 

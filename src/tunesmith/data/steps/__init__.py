@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from tunesmith.data.steps.base import Drop, SetStep, Step, StepOptions, StepStats
 from tunesmith.data.steps.clean import CleanStep
-from tunesmith.data.steps.filters import LengthStep, MachineTextStep, MetaStep, QualityStep
+from tunesmith.data.steps.filters import LengthStep, MetaStep, QualityStep
 from tunesmith.data.steps.language import LanguageStep
+from tunesmith.data.steps.machine_text import MachineTextStep
 from tunesmith.data.steps.model_filters import PerplexityStep, TokenLengthStep
 from tunesmith.data.steps.pii import PiiStep
 from tunesmith.data.steps.safety import SafetyStep
