@@ -92,7 +92,8 @@ class BatchResult:
 
 def stats_from_json(d: dict) -> StepStats:
     return StepStats(seen=d["seen"], kept=d["kept"], changed=d["changed"],
-                     dropped=Counter(d["dropped"]), counts=Counter(d["counts"]))
+                     dropped=Counter(d["dropped"]), flagged=Counter(d.get("flagged", {})),
+                     counts=Counter(d["counts"]))
 
 
 class RecordStage:

@@ -63,6 +63,7 @@ class StepStats:
     kept: int = 0
     changed: int = 0                                   # records a step modified (cleaning, masking)
     dropped: Counter = field(default_factory=Counter)  # reason -> count
+    flagged: Counter = field(default_factory=Counter)  # reason -> records kept but flagged for review
     counts: Counter = field(default_factory=Counter)   # step-specific tallies: PII types found, ...
 
     def add(self, other: "StepStats") -> None:
@@ -70,11 +71,12 @@ class StepStats:
         self.kept += other.kept
         self.changed += other.changed
         self.dropped.update(other.dropped)
+        self.flagged.update(other.flagged)
         self.counts.update(other.counts)
 
     def to_dict(self) -> dict:
         return {"seen": self.seen, "kept": self.kept, "changed": self.changed,
-                "dropped": dict(self.dropped), "counts": dict(self.counts)}
+                "dropped": dict(self.dropped), "flagged": dict(self.flagged), "counts": dict(self.counts)}
 
 
 class Step:
@@ -106,6 +108,17 @@ class Step:
 
     def apply(self, example: Example) -> Example | Drop:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def flag(self, example: Example, reason: str, detail: str = "") -> Example:
+        """Keep `example` but mark it for review: a rule that cannot tell keeps and flags, never drops.
+
+        The flag travels with the record in `meta["flags"]` (written out with it, so a reviewer can
+        grep the output) and is counted by reason in the step's stats and the report.
+        """
+        flags = example.meta.setdefault("flags", [])
+        flags.append({"step": self.name, "reason": reason, "detail": detail})
+        self.stats.flagged[reason] += 1
+        return example
 
     def __call__(self, example: Example) -> Example | Drop:
         return self.count(self.apply(example))
