@@ -185,3 +185,101 @@ def test_cli_convert_to_every_file_type(tmp_path):
         got = [e for e in read(tmp_path / name) if not isinstance(e, BadRecord)]
         assert [len(e.turns) for e in got] == [2, 4], name
         assert got[1].system == "你是助手。"
+
+
+# Hostile values: one record never stops a read; it is rejected with its line, the rest is read.
+
+LONE = ['{"instruction": "cut emoji \\ud83d", "output": "a"}',        # a high surrogate alone
+        '{"instruction": "q", "output": "low \\udc80 alone"}',          # a low one alone
+        '{"instruction": "q", "output": "a", "\\ud800tag": 1}']        # in a field name
+PAIR = '{"instruction": "smile", "output": "\\ud83d\\ude00"}'           # a pair is one character: kept
+
+
+def _hostile_file(tmp_path, suffix: str, lines: list[str]) -> Path:
+    path = tmp_path / f"in{suffix}"
+    path.write_text("\n".join(lines) + "\n" if suffix == ".jsonl" else "[\n" + ",\n".join(lines) + "\n]\n",
+                    encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_lone_surrogate_is_rejected_with_its_line_and_a_pair_is_kept(tmp_path, suffix):
+    path = _hostile_file(tmp_path, suffix, [PAIR, *LONE, '{"instruction": "last", "output": "b"}'])
+    items = list(read(path))
+    assert [type(i).__name__ for i in items] == ["Example", "BadRecord", "BadRecord", "BadRecord", "Example"]
+    assert items[0].turns[1].content == "\U0001F600" and items[4].meta["line"] == 5
+    assert [b.line for b in items[1:4]] == [2, 3, 4]
+    assert "lone surrogate \\ud83d in field 'instruction'" in items[1].reason
+    assert "lone surrogate \\udc80 in field 'output'" in items[2].reason
+    assert "lone surrogate \\ud800" in items[3].reason
+    # The reject itself can be written as UTF-8 (its raw text holds the escape, not the surrogate).
+    json.dumps(items[3].to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_a_lone_surrogate_in_a_csv_json_cell_is_rejected(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('instruction,output,history\nq,a,"[[""hi \\ud83d"", ""yo""]]"\n'
+                    'q,"a \\ud83d as text",[]\n', encoding="utf-8")
+    bad, kept = list(read(path))
+    assert isinstance(bad, BadRecord) and bad.line == 2 and "lone surrogate" in bad.reason
+    assert kept.turns[-1].content == "a \\ud83d as text"  # a backslash and letters: plain text, kept
+
+
+DEEP = '{"instruction": "deep", "output": "a", "extra": ' + "[" * 1500 + "]" * 1500 + "}"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_value_nested_too_deep_is_rejected_and_reading_goes_on(tmp_path, suffix):
+    nested = lambda n: '{"instruction": "n%d", "output": "a", "extra": ' % n + "[" * n + "]" * n + "}"  # noqa: E731
+    path = _hostile_file(tmp_path, suffix, [DEEP, nested(500), nested(100), '{"instruction": "q", "output": "b"}'])
+    items = list(read(path))
+    assert [type(i).__name__ for i in items] == ["BadRecord", "BadRecord", "Example", "Example"]
+    assert [b.line for b in items[:2]] == [1, 2]
+    assert "nested too deep to read" in items[0].reason
+    # 500 levels parse, but could break a later json.dumps or a pickle to a worker: rejected at a fixed depth.
+    assert "nested deeper than 200 levels in field 'extra[0]" in items[1].reason
+    assert items[2].meta["extra"] and items[3].meta["line"] == 4
+    assert detect(path) == "alpaca"
+
+
+def test_a_too_deep_csv_json_cell_is_rejected(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("instruction,output,history\nq,a," + "[" * 1500 + "]" * 1500 + "\nq,b,\n", encoding="utf-8")
+    bad, kept = list(read(path))
+    assert isinstance(bad, BadRecord) and bad.line == 2 and "nested too deep" in bad.reason
+    assert kept.turns[-1].content == "b"
+
+
+def test_json_array_errors_name_the_file_line_after_many_records(tmp_path):
+    path = tmp_path / "arr.json"
+    good = '  {\n    "instruction": "q",\n    "output": "a"\n  }'  # four lines a record
+    path.write_text("[\n" + ",\n".join([good] * 50 + ['  {"instruction": "deep", "extra": ' + "[" * 1200
+                                                      + "]" * 1200 + "}", good, '  {"instruction": "x" "output"}'])
+                    + "\n]\n", encoding="utf-8")
+    items = list(read(path))
+    assert [i.meta["line"] for i in items[:50]] == list(range(1, 51))  # a record's line is its index
+    deep, after, broken = items[50:]
+    assert deep.line == 51 and "record 51, line 202" in deep.reason  # 1 + 50 * 4 lines before it
+    assert after.meta["line"] == 52
+    assert broken.line == 53 and "invalid JSON at line 207" in broken.reason and "line 207)" in broken.reason
+
+
+LONE_TEXT = "cut \ud83d emoji"
+
+
+@pytest.mark.parametrize("to,suffix", [("alpaca", ".jsonl"), ("alpaca", ".json"), ("csv", ".csv"),
+                                       ("parquet", ".parquet"), ("conversation", ".txt")])
+def test_every_writer_escapes_what_utf8_cannot_hold(tmp_path, to, suffix):
+    out = tmp_path / f"out{suffix}"
+    assert write([Example.single(LONE_TEXT, "answer"), Example.single("fine", "ok")], out, to=to) == 2
+    text = out.read_bytes()
+    if suffix != ".parquet":
+        text.decode("utf-8")  # strict: valid UTF-8
+        assert b"\\ud83d" in text
+    first = next(read(out, format=to if to != "parquet" else "auto"))
+    if suffix in (".jsonl", ".json"):
+        # In JSON the escape is the JSON escape of the same character: the text reads back as it was
+        # (and the reader then rejects it, as it rejects every lone surrogate).
+        assert isinstance(first, BadRecord) and "lone surrogate \\ud83d" in first.reason
+    else:
+        assert first.turns[0].content == "cut \\ud83d emoji"

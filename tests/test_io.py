@@ -103,3 +103,17 @@ def test_atomic_dir_failure_keeps_the_old_folder(tmp_path):
             raise RuntimeError("interrupted")
     assert (target / "a").read_text() == "kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_text_utf8_cannot_hold_is_escaped_not_a_crash(tmp_path):
+    import json
+
+    path = tmp_path / "report.json"
+    text = json.dumps({"detail": "half \ud83d", "ok": "完整 \U0001F600"}, ensure_ascii=False)
+    atomic_write_text(path, text)
+    data = path.read_bytes()
+    assert b"half \\ud83d" in data and "完整 \U0001F600".encode() in data  # only the unencodable part escaped
+    assert json.loads(data.decode("utf-8")) == {"detail": "half \ud83d", "ok": "完整 \U0001F600"}  # JSON: the same
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(path, "new \ud83d", errors="strict")
+    assert path.read_bytes() == data and [p.name for p in tmp_path.iterdir()] == ["report.json"]

@@ -73,11 +73,17 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", fsync: bool = True) -> Path:
-    """Write `text` to `path` atomically (see `atomic_path`); returns the path."""
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", fsync: bool = True,
+                      errors: str = "backslashreplace") -> Path:
+    """Write `text` to `path` atomically (see `atomic_path`); returns the path.
+
+    A character the encoding cannot hold (in UTF-8: a lone surrogate, half of a UTF-16 pair, which a
+    JSON escape like "\\ud83d" can put into a str) is written as a \\uXXXX escape rather than failing
+    the write: inside JSON text that escape is the JSON escape of the same character, so reports and
+    work files read back as they were. `errors="strict"` raises instead."""
     path = Path(path)
     with atomic_path(path, fsync=fsync) as tmp:
-        with open(tmp, "w", encoding=encoding, newline="") as f:
+        with open(tmp, "w", encoding=encoding, errors=errors, newline="") as f:
             f.write(text)
     return path
 

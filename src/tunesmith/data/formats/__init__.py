@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from tunesmith.data.example import Example
-from tunesmith.data.formats import files, records
+from tunesmith.data.formats import checks, files, records
 from tunesmith.data.formats.records import RecordError, default_id
 from tunesmith.errors import DataError
 
@@ -95,13 +95,16 @@ def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str
 
     if raw.error:
         return bad(raw.error)
-    why = files.encoding_problem(raw.raw, encoding)
+    why = checks.encoding_problem(raw.raw, encoding)
     if why:
         return bad(why)
     try:
         record = records.rename(raw.value, columns) if isinstance(raw.value, dict) else raw.value
         if isinstance(record, dict) and suffix in (".csv", ".tsv"):
             record = _table_row(records.decode_json_cells(record))
+        why = checks.hostile_value(raw.raw, record)  # after the table's JSON cells are decoded
+        if why:
+            return bad(why)
         looks = records.guess(record) if isinstance(record, dict) else None
         if looks and looks != layout and {looks, layout} != {"alpaca", "csv"}:
             fields = ", ".join(map(str, record))

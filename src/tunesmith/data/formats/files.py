@@ -1,5 +1,5 @@
-"""File types: stream raw records out of .json / .jsonl / .csv / .tsv / .parquet / .txt files, and write
-rows back atomically. What a record *means* (alpaca, sharegpt, ...) is records.py's business.
+"""File types: stream raw records out of .json / .jsonl / .csv / .tsv / .parquet / .txt files (writing
+rows back is writers.py's). What a record *means* (alpaca, sharegpt, ...) is records.py's business.
 
 Every raw record carries the line a person would open the file at (JSON arrays: the record's 1-based
 index, since a minified array is one line; Parquet: the 1-based row), its raw text, and either the
@@ -16,14 +16,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
+from tunesmith.data.formats.checks import TOO_DEEP, readable, too_deep  # noqa: F401 (files.readable: callers use it)
+from tunesmith.data.formats.writers import _dumps, jsonl_line, write_rows  # noqa: F401 (files.write_rows too)
 from tunesmith.errors import DataError
-from tunesmith.io import atomic_path
 
 SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv",
             ".parquet": "parquet", ".txt": "txt"}
-_SURROGATE = re.compile(r"[\udc80-\udcff]")
 
 
 @dataclass
@@ -65,7 +65,8 @@ def iter_raw(path: Path, encoding: str = "utf-8", parse: bool = True) -> Iterato
 
 
 # ---------------------------------------------------------------------------------------------
-# Encoding: undecodable bytes survive as surrogates, and the records holding them are reported.
+# Encoding: undecodable bytes survive as surrogates, and the records holding them are reported
+# (checks.encoding_problem).
 # ---------------------------------------------------------------------------------------------
 
 def _read_text(path: Path, encoding: str) -> str:
@@ -73,28 +74,6 @@ def _read_text(path: Path, encoding: str) -> str:
     if encoding.lower().replace("-", "") in ("utf8", "utf8sig") and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data.decode(encoding, errors="surrogateescape")
-
-
-def encoding_problem(raw: str, encoding: str = "utf-8") -> str | None:
-    """Why `raw` is not clean text in `encoding` (None when it is), with a guess at the right one."""
-    if not _SURROGATE.search(raw):
-        return None
-    data = raw.encode(encoding, errors="surrogateescape")
-    for guess in ("gb18030", "big5", "latin-1"):
-        try:
-            data.decode(guess)
-        except UnicodeDecodeError:
-            continue
-        name = "GBK/GB18030" if guess == "gb18030" else guess
-        return (f"not {encoding} text (it decodes as {name}: convert the file, e.g. "
-                f"iconv -f {guess} -t utf-8, or pass --encoding {guess})")
-    return f"not {encoding} text"
-
-
-def readable(raw: str) -> str:
-    """Raw text with undecodable bytes shown as \\xNN, for reject files and messages."""
-    return raw.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace") \
-        if _SURROGATE.search(raw) else raw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,9 +98,11 @@ def parsed(raw: Raw) -> Raw:
 
 def _json_value(line: int, text: str) -> Raw:
     try:
-        return Raw(line, text, json.loads(text))
+        return _deep_checked(line, text, json.loads(text))
     except json.JSONDecodeError as e:
         return Raw(line, text, error=f"invalid JSON: {e.msg} at column {e.colno}")
+    except RecursionError:
+        return Raw(line, text, error=TOO_DEEP)
 
 
 def _json(text: str) -> Iterator[Raw]:
@@ -132,7 +113,7 @@ def _json(text: str) -> Iterator[Raw]:
         # A .json file that is really JSON Lines (or one object): read it line by line.
         try:
             value = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             for n, line in enumerate(_lines(text), 1):
                 if line.strip():
                     yield _json_value(n, line.rstrip("\r\n"))
@@ -142,31 +123,78 @@ def _json(text: str) -> Iterator[Raw]:
         else:
             yield Raw(1, text[:200], error=f"the file holds a JSON {type(value).__name__}, not a list of records")
         return
+    yield from _json_array(text, len(text) - len(body) + 1)
+
+
+def _json_array(text: str, pos: int) -> Iterator[Raw]:
+    """The records of the array whose '[' is just before `pos`; each record's line is its index.
+
+    Time is linear in the file: the file line an error names is counted on from the last one counted
+    (counting from the start for every record made a 52k-record array take ten minutes)."""
     decoder = json.JSONDecoder()
-    pos = len(text) - len(body) + 1
+    counted, lines = 0, 1  # "\n"s before text[counted] are counted: text[counted] is on line `lines`
+
+    def line_at(p: int) -> int:
+        nonlocal counted, lines
+        lines += text.count("\n", counted, p)
+        counted = p
+        return lines
+
     index = 0
     while True:
         pos = _skip_space(text, pos)
         if pos < len(text) and text[pos] == "]":
             return
         index += 1
-        line = text.count("\n", 0, pos) + 1
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as e:
             # Past a syntax error nothing is reliable: report the rest, from the bad record on, as one.
             yield Raw(index, text[pos:], error=f"invalid JSON at line {e.lineno}: {e.msg}; the rest of the "
-                                               f"array (from record {index}, line {line}) cannot be read")
+                                               f"array (from record {index}, line {line_at(pos)}) cannot be read")
             return
-        yield Raw(index, text[pos:end], value)
+        except RecursionError:
+            end = _value_end(text, pos)
+            if end is None:
+                yield Raw(index, text[pos:], error=f"{TOO_DEEP}; the rest of the array (from record {index}, "
+                                                   f"line {line_at(pos)}) cannot be read")
+                return
+            yield Raw(index, text[pos:end], error=f"{TOO_DEEP} (record {index}, line {line_at(pos)})")
+        else:
+            yield _deep_checked(index, text[pos:end], value)
         pos = _skip_space(text, end)
         if pos < len(text) and text[pos] == ",":
             pos += 1
         elif pos >= len(text) or text[pos] != "]":
-            line = text.count("\n", 0, pos) + 1
-            yield Raw(index + 1, text[pos:], error=f"invalid JSON at line {line}: expected ',' or ']' after "
-                                                   f"record {index}; the rest of the array cannot be read")
+            yield Raw(index + 1, text[pos:], error=f"invalid JSON at line {line_at(pos)}: expected ',' or ']' "
+                                                   f"after record {index}; the rest of the array cannot be read")
             return
+
+
+def _deep_checked(line: int, text: str, value: Any) -> Raw:
+    """A parsed record, or its reject when it nests deeper than any record should (checks.MAX_DEPTH)."""
+    why = too_deep(text, value)
+    return Raw(line, text, value) if why is None else Raw(line, text, error=why)
+
+
+_BRACKET_OR_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the array or object starting at `pos` ends, found by matching brackets outside strings
+    (for a value too deep to parse); None when its brackets never close."""
+    depth = 0
+    for m in _BRACKET_OR_STRING.finditer(text, pos):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth <= 0:
+                return m.end() if depth == 0 else None
+        elif depth == 0:
+            return None  # not an array or object
+    return None
 
 
 def _lines(text: str) -> list[str]:
@@ -176,10 +204,11 @@ def _lines(text: str) -> list[str]:
     return out + [parts[-1]] if parts[-1] else out
 
 
+_SPACE = re.compile(r"[ \t\r\n]*")
+
+
 def _skip_space(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
+    return _SPACE.match(text, pos).end()
 
 
 def _csv(text: str, delimiter: str) -> Iterator[Raw]:
@@ -248,98 +277,3 @@ def _txt_record(line: int, chunk: list[str]) -> Raw:
     # The line break that ends a conversation in the file is not part of it.
     text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
     return Raw(line, text, {"text": text})
-
-
-# ---------------------------------------------------------------------------------------------
-# Writers
-# ---------------------------------------------------------------------------------------------
-
-def write_rows(rows: Iterable[dict], path: Path, k: str) -> int:
-    """Write `rows` as file type `k` to `path` atomically; returns the count."""
-    with atomic_path(path) as tmp:
-        return _WRITERS[k](rows, tmp, path)
-
-
-# One encoder for every row: json.dumps with any non-default option builds a new encoder per call.
-_dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
-
-
-def jsonl_line(row: dict) -> str:
-    return _dumps(row) + "\n"
-
-
-def _write_jsonl(rows, tmp: Path, path: Path) -> int:
-    n = 0
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            f.write(jsonl_line(row))
-            n += 1
-    return n
-
-
-def _write_json(rows, tmp: Path, path: Path) -> int:
-    n = 0
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        f.write("[")
-        for row in rows:
-            f.write(("," if n else "") + "\n  " + _dumps(row))
-            n += 1
-        f.write("\n]\n")
-    return n
-
-
-def _write_csv(rows, tmp: Path, path: Path) -> int:
-    rows = list(rows)  # the header is the union of every row's fields
-    header: dict = {}
-    for row in rows:
-        header.update(dict.fromkeys(row))
-    with tmp.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_cell(row.get(k)) for k in header])
-    return len(rows)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return _dumps(value)
-    return str(value)
-
-
-def _write_parquet(rows, tmp: Path, path: Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = list(rows)
-    # from_pylist takes its columns from the first row alone: give every row every field.
-    names: dict = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    rows = [{k: row.get(k) for k in names} for row in rows]
-    try:
-        table = pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise DataError(f"{path}: the records cannot share one Parquet schema ({e})",
-                        "an extra field has different types in different records; write .jsonl instead") from None
-    pq.write_table(table, tmp)
-    return len(rows)
-
-
-def _write_txt(rows, tmp: Path, path: Path) -> int:
-    n = 0
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for row in rows:
-            if set(row) != {"text"}:
-                extra = sorted(set(row) - {"text"})
-                raise DataError(f"{path}: a .txt file holds only the conversation text; a record has extra "
-                                f"fields {extra}", "write .jsonl or .csv to keep them")
-            f.write(row["text"] + "\n")
-            n += 1
-    return n
-
-
-_WRITERS = {"jsonl": _write_jsonl, "json": _write_json, "csv": _write_csv, "parquet": _write_parquet,
-            "txt": _write_txt}

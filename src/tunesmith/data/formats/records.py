@@ -74,6 +74,8 @@ def decode_json_cells(record: dict) -> dict:
                 out[key] = json.loads(value)
             except json.JSONDecodeError as e:
                 raise RecordError(f"column '{key}' holds text that is not a JSON list ({e.msg})") from None
+            except RecursionError:
+                raise RecordError(f"column '{key}' holds JSON nested too deep to read") from None
         elif isinstance(value, str) and not value.strip() and key == "history":
             out[key] = None
     return out
