@@ -408,7 +408,8 @@ def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list
 
 def _write_rejected(path: Path, files: list[Path], extra: list[dict], builder) -> int:
     n = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+    # backslashreplace: a lone surrogate in a row becomes its JSON escape, not a crash (formats.writers)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", errors="backslashreplace") as out:
         for f in files:
             with open(f, encoding="utf-8") as src:
                 for line in src:
