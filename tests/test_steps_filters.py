@@ -10,7 +10,7 @@ from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop
 from tunesmith.data.steps.filters import LengthStep, MetaStep, QualityStep
 from tunesmith.data.steps.machine_text import MachineTextStep
-from tunesmith.data.steps.language import LanguageDetector, LanguageStep
+from tunesmith.data.steps.language import LanguageStep
 from tunesmith.errors import ConfigError
 
 GOOD = [
@@ -112,41 +112,6 @@ def test_meta_refuses_unsafe_or_broken_expressions(expr):
         MetaStep.Options(step="meta", keep_if=expr)
 
 
-LANGUAGE = [
-    ("今天天气很好，我们去公园散步吧。", "zh"),
-    ("用Python写一个快速排序", "zh"),
-    ("解释一下 GPU 和 CPU 的区别", "zh"),
-    ("The weather is nice today, let's go for a walk.", "en"),
-    ("Write a haiku about autumn.", "en"),
-    ("Translate to Chinese: The weather is really nice today. 今天天气很好。", "mixed:en+zh"),
-    ("今日はいい天気ですね。", "ja"),
-    ("Bonjour, comment allez-vous aujourd'hui ?", "fr"),
-    ("Wie spät ist es jetzt bitte?", "de"),
-    ("오늘 날씨가 정말 좋네요.", "ko"),
-    ("12345 + 678", "unknown"),
-]
-
-
-def test_language_labels_short_text():
-    detector = LanguageDetector()
-    got = [(text, detector.label(text)) for text, _ in LANGUAGE]
-    wrong = [(t, g, want) for (t, g), (_, want) in zip(got, LANGUAGE) if g != want]
-    assert not wrong, wrong
-
-
-def test_language_keep_list_and_mixed():
-    step = LanguageStep(LanguageStep.Options(step="language", keep=["zh"]))
-    assert not isinstance(step(Example.single("今天天气很好", "是的，很适合出去走走。")), Drop)
-    assert step(Example.single("How are you?", "I am fine, thanks.")).detail == "en"
-    mixed = Example.single("Translate to Chinese: The weather is really nice today.", "今天天气很好。")
-    assert step(mixed.copy()).reason == "language"  # en+zh, en not kept
-    both = LanguageStep(LanguageStep.Options(step="language", keep=["zh", "en"]))
-    assert not isinstance(both(mixed.copy()), Drop)
-    assert both.stats.counts["lang:mixed:en+zh"] == 1
-    assert both(Example.single("Bonjour, comment allez-vous aujourd'hui ?", "Très bien, merci beaucoup.")).reason \
-        == "language"
-
-
 def test_perplexity_scores_and_thresholds(tiny_model_dir):
     from tunesmith.data.steps.model_filters import PerplexityStep
 
@@ -232,8 +197,3 @@ def test_special_ratio_ascii_path_equals_the_regex(text):
     ascii_text = text.encode("ascii", "ignore").decode()
     if "```" not in ascii_text and ascii_text:
         assert special_ratio(ascii_text) == pytest.approx(len(_SPECIAL.findall(ascii_text)) / len(ascii_text))
-
-
-def test_language_of_text_with_an_undecodable_byte():
-    # surrogateescape keeps a bad byte as a lone surrogate, which fastText cannot take as UTF-8
-    assert LanguageDetector().label("Bonjour, comment allez-vous \udc80 aujourd'hui ?") == "fr"
