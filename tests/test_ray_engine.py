@@ -57,6 +57,8 @@ def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local, monkey
     assert local.kept == on_ray.kept and 100 < local.kept < 240
     assert local.output.read_bytes() == on_ray.output.read_bytes()
     assert local.rejected_path.read_bytes() == on_ray.rejected_path.read_bytes()
+    # what clean changed is recorded on Ray's workers as in the local ones
+    assert local.changes > 0 and local.changes_path.read_bytes() == on_ray.changes_path.read_bytes()
     clusters = (local.output.parent / "clusters.jsonl").read_bytes()
     assert clusters and clusters == (on_ray.output.parent / "clusters.jsonl").read_bytes()
     reasons = {json.loads(line)["reason"] for line in local.rejected_path.read_text().splitlines()}

@@ -22,7 +22,8 @@ A minimal pipeline.yaml:
   output: {path: prepared/train.jsonl, format: alpaca}
 
 It writes prepared/train.jsonl, and next to it rejected.jsonl (each dropped record with its step and
-reason), report.json and report.html. An interrupted run started again resumes from finished shards.
+reason), changes.jsonl (each record a step changed, before and after), flagged.jsonl (records kept but
+flagged for review), report.json and report.html. An interrupted run started again resumes from finished shards.
 """
 
 
@@ -59,7 +60,16 @@ def run(args) -> int:
           f"in {result.seconds:.1f} s" + (f" ({result.resumed_shards} shards resumed)" if result.resumed_shards else ""))
     for key, n in sorted(result.drops.items(), key=lambda kv: -kv[1]):
         print(f"  {n:>9,}  {key}")
-    print(f"kept:     {result.output}\nrejected: {result.rejected_path}\nreport:   {result.report_html}")
+    if result.flags:
+        print(f"kept but flagged for review: {sum(result.flags.values()):,}")
+        for key, n in sorted(result.flags.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:>9,}  {key}")
+    print(f"kept:     {result.output}\nrejected: {result.rejected_path}")
+    if result.changes_path is not None:
+        print(f"changes:  {result.changes_path} ({result.changes:,} records changed by a step)")
+    if result.flags:
+        print(f"flagged:  {result.flagged_path}")
+    print(f"report:   {result.report_html}")
     return 0
 
 

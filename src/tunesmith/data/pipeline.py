@@ -4,7 +4,8 @@ The steps split into stages: a run of record steps streams shard by shard (over 
 results taken back in input order so the output is the same for any number of workers); a whole-set
 step (dedup) waits for every shard of the stage before it and sees all survivors at once. The main
 process only reads raw lines: the workers parse them, run the steps and save their shards, and the
-last stage's workers write the output file's lines too (pipeline_output.py).
+last stage's workers write the output file's lines too (pipeline_output.py). Next to the report go
+changes.jsonl and flagged.jsonl, what each step changed and flagged, for review (pipeline_review.py).
 
 Every finished shard is saved under the work folder (kept records, rejects, stats) with its done
 marker written last, so an interrupted run started again with the same config and inputs skips the
@@ -33,6 +34,7 @@ from tunesmith.data.example import Example
 from tunesmith.data.formats.files import Raw
 from tunesmith.data.pipeline_config import PrepareConfig, load_config
 from tunesmith.data.pipeline_output import direct_output, gather
+from tunesmith.data.pipeline_review import ReviewSaver, gather_review
 from tunesmith.data.pipeline_stage import (BatchResult, json_lines, rejected_row, run_records, stage_for,
                                            step_labels, unwritable_row, write_scratch)
 from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
@@ -56,12 +58,16 @@ class PrepareResult:
     rejected: int = 0
     output: Path | None = None
     rejected_path: Path | None = None
+    changes_path: Path | None = None     # None when output.changes is off
+    flagged_path: Path | None = None
+    changes: int = 0                     # rows of changes.jsonl: (step, record) pairs whose texts changed
     report_json: Path | None = None
     report_html: Path | None = None
     seconds: float = 0.0
     resumed_shards: int = 0
     steps: dict[str, dict] = field(default_factory=dict)   # label -> StepStats.to_dict()
     drops: dict[str, int] = field(default_factory=dict)    # "step/reason" -> count
+    flags: dict[str, int] = field(default_factory=dict)    # "step/reason" -> kept records flagged
 
 
 def plan(options: list[StepOptions]) -> list[Stage]:
@@ -124,11 +130,16 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
     rejected_files = [work / f"stage{s}" / f"{i:06d}.rejected.jsonl"
                       for s in range(len(stages)) for i in range(shard_counts[s])]
     result.rejected = _write_rejected(result.rejected_path, rejected_files, write_rejects, builder)
+    result.changes, _ = gather_review([(work / f"stage{s}", shard_counts[s]) for s in range(len(stages))],
+                                      out_dir, cfg.output.changes)
+    result.changes_path = out_dir / "changes.jsonl" if cfg.output.changes else None
+    result.flagged_path = out_dir / "flagged.jsonl"
     result.seconds = time.time() - started
     summary = builder.finish(result)
     result.read = summary["counts"]["read"]
     result.steps = summary["steps"]
     result.drops = {f"{d['step']}/{d['reason']}": d["count"] for d in summary["drops"]}
+    result.flags = {f"{d['step']}/{d['reason']}": d["kept"] for d in summary["flags"]}
     result.report_json = out_dir / "report.json"
     result.report_html = out_dir / "report.html"
     _atomic_write(result.report_json, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
@@ -158,11 +169,14 @@ def _run_stages(cfg: PrepareConfig, stages: list[Stage], work: Path, direct, pro
         else:
             source = (KeptShard(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
         save = direct.save if direct is not None and index == len(stages) - 1 else _save_shard
+        if stage.kind == "records":  # its changes and flags are saved with each shard
+            save = ReviewSaver(save, cfg.output.diffs)
         if stage.kind == "records" and cfg.engine == "ray" and stage.options:
             from tunesmith.data.ray_engine import run_record_stage
 
             items = (shard.items() for shard in source)
-            n, resumed = run_record_stage(stage.options, items, folder, save, cfg.workers, progress)
+            n, resumed = run_record_stage(stage.options, items, folder, save, cfg.workers, progress,
+                                          changes=cfg.output.changes)
         elif stage.kind == "records":
             n, resumed = _run_record_stage(cfg, stage, source, folder, save, progress,
                                            f"stage {index + 1}/{len(stages)}")
@@ -201,10 +215,10 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
                 bar.update(len(shard))
                 continue
             if pool is not None:
-                pending.append(pool.submit(run_shard, stage.options, shard, folder, index, save))
+                pending.append(pool.submit(run_shard, stage.options, shard, folder, index, save, cfg.output.changes))
                 drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
             else:
-                pending.append(run_shard(stage.options, shard, folder, index, save))
+                pending.append(run_shard(stage.options, shard, folder, index, save, cfg.output.changes))
                 drain(0)
         drain(0)
     finally:
@@ -214,11 +228,13 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
     return n, resumed
 
 
-def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int, save) -> int:
+def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int, save,
+              changes: bool = False) -> int:
     """One shard of a record stage, start to end (in a worker process): its records, the steps, the saved
-    shard (`save`: `_save_shard`, or the final stage's `DirectOutput.save`). Returns how many records it read."""
+    shard (`save`: `_save_shard`, or the final stage's `DirectOutput.save`, wrapped by a ReviewSaver).
+    Returns how many records it read."""
     items = shard.items()
-    save(folder, index, run_records(options, items))
+    save(folder, index, run_records(options, items, changes))
     return len(items)
 
 
@@ -444,6 +460,7 @@ def fingerprint(cfg: PrepareConfig) -> str:
     # The output format too: the last stage's shards hold lines of the output file (pipeline_output.py).
     h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
                          "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
+                         "changes": [cfg.output.changes, cfg.output.diffs],
                          "output_kind": Path(cfg.output.path).suffix.lower()}, sort_keys=True).encode())
     for path in cfg.inputs:
         st = Path(path).stat()

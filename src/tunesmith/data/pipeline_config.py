@@ -24,7 +24,11 @@ class OutputConfig(Section):
     format: str = Field("alpaca", description="Output format: alpaca, sharegpt, messages, conversation, ... "
                                               "(any format `tunesmith.data.formats.write` knows).")
     report_dir: str | None = Field(None, description=(
-        "Folder for rejected.jsonl, report.json and report.html (null = the output file's folder)."))
+        "Folder for rejected.jsonl, changes.jsonl, flagged.jsonl, report.json and report.html\n"
+        "(null = the output file's folder)."))
+    changes: bool = Field(True, description=(
+        "Write changes.jsonl: every record a step changed (step, id, the changed texts before and after)."))
+    diffs: bool = Field(False, description="Add a unified diff of each change to changes.jsonl (for review).")
 
 
 class PrepareConfig(Section):

@@ -7,6 +7,9 @@ can be saved with its shard and summed later.
 
 A record that makes a step raise is rejected with the exception text as its reason detail; the other
 records of the batch go on.
+
+With `changes=True` the batch also records what each step changed in the records it kept, and every
+batch records the flags its steps set (pipeline_review.py: changes.jsonl, flagged.jsonl).
 """
 
 from __future__ import annotations
@@ -83,11 +86,18 @@ class BatchResult:
     rejected: list[dict]
     stats: dict[str, StepStats]
     lengths_in: Counter = field(default_factory=Counter)   # length bin -> records entering the batch
+    changes: list[dict] | None = None      # changes.jsonl rows (None: changes were not recorded)
+    flagged: list[dict] = field(default_factory=list)      # flagged.jsonl rows
 
     def to_json(self) -> dict:
-        return {"stats": {k: v.to_dict() for k, v in self.stats.items()},
-                "lengths_in": {str(k): v for k, v in self.lengths_in.items()},
-                "kept": len(self.kept), "rejected": len(self.rejected)}
+        out = {"stats": {k: v.to_dict() for k, v in self.stats.items()},
+               "lengths_in": {str(k): v for k, v in self.lengths_in.items()},
+               "kept": len(self.kept), "rejected": len(self.rejected)}
+        if self.changes:
+            from tunesmith.data.pipeline_review import changes_sample
+
+            out["changes_sample"] = changes_sample(self.changes)
+        return out
 
 
 def stats_from_json(d: dict) -> StepStats:
@@ -105,13 +115,22 @@ class RecordStage:
         self.labels = labels or step_labels(options)
         self.steps: list[Step] = [build(o) for o in options]
 
-    def run(self, examples: list[Example]) -> BatchResult:
+    def run(self, examples: list[Example], changes: bool = False) -> BatchResult:
+        """The steps over `examples`, in order; with `changes`, what each step changed is recorded too."""
+        from tunesmith.data.pipeline_review import ChangeTracker, flag_rows
+
         rejected: list[dict] = []
         stats: dict[str, StepStats] = {}
         alive = examples
+        tracker = ChangeTracker(examples) if changes else None
         for label, step in zip(self.labels, self.steps):
             step.stats = stepstats = StepStats()
-            results = self._apply(step, alive)
+            if tracker is None:
+                results = self._apply(step, alive)
+            else:
+                results, touched = self._apply_tracked(step, alive)
+                if touched is None and not stepstats.changed:
+                    touched = []  # a batch step that counted no change: nothing to compare
             survivors = []
             for example, result in zip(alive, results):
                 if isinstance(result, Drop):  # Step.count, inlined: this loop runs per record and step
@@ -119,11 +138,36 @@ class RecordStage:
                     rejected.append(rejected_row(label, result, example.to_dict()))
                 else:
                     survivors.append(result)
+            if tracker is not None:
+                tracker.after_step(label, results, touched, dropped=len(survivors) != len(results))
             stepstats.seen += len(results)
             stepstats.kept += len(survivors)
             stats[label] = stepstats
             alive = survivors
-        return BatchResult(alive, rejected, stats)
+        flagged = []
+        if any(s.flagged for s in stats.values()):
+            flagged = flag_rows(alive, {step.name for step in self.steps})
+        return BatchResult(alive, rejected, stats, changes=tracker.rows if tracker else None, flagged=flagged)
+
+    def _apply_tracked(self, step: Step, examples: list[Example]) -> tuple[list[Example | Drop], list[int] | None]:
+        """`_apply`, and the indexes of the records whose step counted a change (`stats.changed`, which
+        every step that modifies a record raises); None for a batch step, whose records are all compared."""
+        if type(step).apply_batch is not Step.apply_batch and examples:
+            return self._apply(step, examples), None
+        apply, stats, out, touched = step.apply, step.stats, [], []
+        for i, example in enumerate(examples):
+            mark = stats.changed
+            try:
+                result = apply(example)
+            except Exception as e:  # a record must never kill the run: reject it with the reason
+                result = _error_drop(e)
+            else:
+                if not isinstance(result, (Example, Drop)):
+                    result = _wrong_type(result)
+            out.append(result)
+            if stats.changed != mark:
+                touched.append(i)
+        return out, touched
 
     @staticmethod
     def _apply(step: Step, examples: list[Example]) -> list[Example | Drop]:
@@ -179,8 +223,9 @@ def stage_for(options: list[StepOptions]) -> RecordStage:
     return stage
 
 
-def run_records(options: list[StepOptions], items: list) -> BatchResult:
-    """Apply the record steps `options` to `items` (Examples, or BadRecords from the reader).
+def run_records(options: list[StepOptions], items: list, changes: bool = False) -> BatchResult:
+    """Apply the record steps `options` to `items` (Examples, or BadRecords from the reader); with
+    `changes`, record what each step changed (`BatchResult.changes`).
 
     BadRecords become `read` rejects in place, so a shard's rejects keep the input order.
     """
@@ -197,7 +242,8 @@ def run_records(options: list[StepOptions], items: list) -> BatchResult:
             continue
         lengths[length_bin(record_chars(item))] += 1
         examples.append(item)
-    result = stage_for(options).run(examples) if options else BatchResult(examples, [], {})
+    result = (stage_for(options).run(examples, changes) if options
+              else BatchResult(examples, [], {}, changes=[] if changes else None))
     result.rejected = read_rejects + result.rejected
     result.lengths_in = lengths
     return result

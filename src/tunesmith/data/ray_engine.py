@@ -53,12 +53,13 @@ def ensure_ray(num_cpus: int | None = None):
     return ray
 
 
-def _apply(options):
+def _apply(options, changes: bool = False):
     """The map_batches function: one shard per row, through the runner's record-stage function."""
     def run(batch: dict) -> dict:
         from tunesmith.data.pipeline_stage import run_records
 
-        results = [pickle.dumps(run_records(options, pickle.loads(bytes(p))), protocol=5) for p in batch["payload"]]
+        results = [pickle.dumps(run_records(options, pickle.loads(bytes(p)), changes), protocol=5)
+                   for p in batch["payload"]]
         return {"shard": batch["shard"], "result": _objects(results)}
     return run
 
@@ -72,9 +73,10 @@ def _objects(items: list):
 
 
 def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, save: Callable, num_cpus: int,
-                     progress: bool = False, window: int | None = None) -> tuple[int, int]:
+                     progress: bool = False, window: int | None = None, changes: bool = False) -> tuple[int, int]:
     """Run record steps over `source` shards on Ray; `save(folder, index, BatchResult)` each, in
-    order. Returns (shards, shards reused from an earlier run), like the local engine."""
+    order (with `changes`, each BatchResult carries what the steps changed, as locally). Returns
+    (shards, shards reused from an earlier run), like the local engine."""
     from tqdm import tqdm
 
     ray = ensure_ray(num_cpus)
@@ -92,7 +94,7 @@ def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, 
                 continue
             todo.append({"shard": index, "payload": pickle.dumps(items, protocol=5)})
         if todo:
-            ds = ray.data.from_items(todo).map_batches(_apply(stage_options), batch_size=1, batch_format="numpy")
+            ds = ray.data.from_items(todo).map_batches(_apply(stage_options, changes), batch_size=1, batch_format="numpy")
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             for row in ds.iter_rows():

@@ -1,6 +1,7 @@
 """What `data prepare` tells the user: counts per step and reason, length histograms, language mix,
-PII found, and a few rejected examples per reason. Built incrementally from shard stats and the
-streams of kept and rejected records, so memory stays flat however large the data.
+PII found, a few rejected examples per reason, the records kept but flagged for review (by step and
+reason, with examples), and a sample of what each step changed. Built incrementally from shard stats
+and the streams of kept and rejected records, so memory stays flat however large the data.
 """
 
 from __future__ import annotations
@@ -9,32 +10,59 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from tunesmith.data.example import Example
+from tunesmith.data.pipeline_review import merge_samples
 from tunesmith.data.pipeline_stage import LENGTH_BINS, length_bin, record_chars, stats_from_json
 from tunesmith.data.steps.base import StepStats
 
 LANGUAGE_SAMPLE = 2000   # kept records whose language is sampled when no language step ran
+FLAG_EXAMPLES = 5        # flagged records kept per step and reason, per tally
 
 
 @dataclass
 class KeptTally:
-    """Length histogram of kept records, and the first `sample_size` of their texts (for the language
-    mix). The main process keeps one; final shards that write their own output lines keep one each."""
+    """Length histogram of kept records, the first `sample_size` of their texts (for the language mix),
+    and the kept records that carry flags (`meta["flags"]`): counted by "step/reason", the first few
+    kept as examples. The main process keeps one; final shards that write their own output lines keep
+    one each."""
     sample_size: int
     lengths: Counter = field(default_factory=Counter)
     sample: list[str] = field(default_factory=list)
+    flagged: Counter = field(default_factory=Counter)                 # "step/reason" -> kept records
+    flag_examples: dict[str, list[dict]] = field(default_factory=dict)
+    max_examples: int = FLAG_EXAMPLES
 
     def add(self, example: Example) -> None:
         self.lengths[length_bin(record_chars(example))] += 1
         if len(self.sample) < self.sample_size:
             self.sample.append(" ".join(example.texts(("all",))))
+        flags = example.meta.get("flags")
+        if flags:
+            self._add_flags(example, flags)
+
+    def _add_flags(self, example: Example, flags: list) -> None:
+        for flag in {(f.get("step", "?"), f.get("reason", "")): f for f in flags if isinstance(f, dict)}.values():
+            key = f"{flag.get('step', '?')}/{flag.get('reason', '')}"
+            self.flagged[key] += 1
+            shown = self.flag_examples.setdefault(key, [])
+            if len(shown) < self.max_examples:
+                shown.append({"step": flag.get("step", "?"), "reason": flag.get("reason", ""),
+                              "detail": flag.get("detail", ""), "record": example.to_dict()})
 
     def to_json(self) -> dict:
-        return {"lengths": {str(k): v for k, v in self.lengths.items()}, "sample": self.sample}
+        out = {"lengths": {str(k): v for k, v in self.lengths.items()}, "sample": self.sample}
+        if self.flagged:
+            out["flagged"] = dict(self.flagged)
+            out["flag_examples"] = self.flag_examples
+        return out
 
     def merge(self, d: dict) -> None:
         """Add a shard's `to_json()`."""
         self.lengths.update({int(k): v for k, v in d["lengths"].items()})
         self.sample += d["sample"][:self.sample_size - len(self.sample)]
+        self.flagged.update(d.get("flagged", {}))
+        for key, rows in d.get("flag_examples", {}).items():
+            shown = self.flag_examples.setdefault(key, [])
+            shown += rows[:self.max_examples - len(shown)]
 
 
 class ReportBuilder:
@@ -50,11 +78,14 @@ class ReportBuilder:
         self.examples: dict[str, list[dict]] = defaultdict(list)
         self.max_examples = cfg.report_examples
         self.has_language_step = any(label.split("#")[0] == "language" for label in labels)
-        self.kept = KeptTally(0 if self.has_language_step else LANGUAGE_SAMPLE)
+        self.kept = KeptTally(0 if self.has_language_step else LANGUAGE_SAMPLE, max_examples=cfg.report_examples)
+        self.changes_sample: dict[str, list[dict]] = {}
 
     def add_shard(self, stats: dict, first_stage: bool) -> None:
         for label, d in stats["stats"].items():
             self.steps.setdefault(label, StepStats()).add(stats_from_json(d))
+        if stats.get("changes_sample"):
+            merge_samples(self.changes_sample, stats["changes_sample"])
         if first_stage:
             self.read += stats["kept"] + stats["rejected"]
             self.lengths_before.update({int(k): v for k, v in stats["lengths_in"].items()})
@@ -84,11 +115,32 @@ class ReportBuilder:
             "lengths": {"bins": LENGTH_BINS, "before": [self.lengths_before.get(i, 0) for i in range(len(LENGTH_BINS))],
                         "after": [self.kept.lengths.get(i, 0) for i in range(len(LENGTH_BINS))]},
             "languages": self._languages(steps),
+            "flags": self._flags(steps),
+            "flag_examples": self.kept.flag_examples,
+            "changes": self._changes(result, steps),
             "pii": self._prefixed(steps, "pii", ""),
             "safety": self._prefixed(steps, "safety", ""),
             "examples": dict(self.examples),
             "config": self.config_yaml,
         }
+
+    def _flags(self, steps: dict) -> list[dict]:
+        """Per step and reason: records kept and flagged (`kept`), and flags set when the step ran
+        (`flagged`; more when a flagged record was dropped by a later step)."""
+        by_name: Counter = Counter()
+        for label, s in steps.items():
+            by_name.update({f"{label.split('#')[0]}/{r}": n for r, n in s.get("flagged", {}).items()})
+        keys = sorted(set(by_name) | set(self.kept.flagged), key=lambda k: (-self.kept.flagged.get(k, 0), k))
+        return [{"step": k.split("/", 1)[0], "reason": k.split("/", 1)[1], "kept": self.kept.flagged.get(k, 0),
+                 "flagged": by_name.get(k, 0)} for k in keys]
+
+    def _changes(self, result, steps: dict) -> dict:
+        """Records changed per step, the file (next to the report) that lists them all, and a deterministic
+        sample for the diffs."""
+        return {"file": result.changes_path.name if getattr(result, "changes_path", None) else None,
+                "rows": getattr(result, "changes", 0),
+                "by_step": {label: s["changed"] for label, s in steps.items() if s["changed"]},
+                "sample": {label: rows for label, rows in self.changes_sample.items()}}
 
     def _languages(self, steps: dict) -> dict:
         """Language mix: from the language step if there is one (every record it saw), else a sample."""

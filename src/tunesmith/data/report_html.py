@@ -1,9 +1,14 @@
-"""report.html: one self-contained page (inline SVG plots written by report_svg, no external files)."""
+"""report.html: one self-contained page (inline SVG plots written by report_svg, no external files).
+
+Besides counts and plots it shows what a reviewer must see: the records kept but flagged, by step and
+reason with examples, and a sample of the changes each step made, as inline diffs (report_diff.py).
+"""
 
 from __future__ import annotations
 
 import html
 
+from tunesmith.data.report_diff import inline_html
 from tunesmith.data.report_svg import grouped_bars, horizontal_bars
 
 _CSS = """
@@ -14,6 +19,8 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}.num{text-align:right;f
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0;flex:1 1 480px}
 pre{background:#f7f7f7;padding:.6em;white-space:pre-wrap;word-break:break-all;font-size:.85em;margin:0}
 .big{font-size:1.3em}.muted{color:#777}
+del{background:#fdd;color:#900;text-decoration:line-through}ins{background:#cfc;color:#060;text-decoration:none}
+.fold{color:#999;font-style:italic}.change{margin:.8em 0}.change .where{font-size:.85em;color:#555;margin-bottom:2px}
 """
 
 
@@ -39,6 +46,8 @@ def render(summary: dict) -> str:
              "</div>",
              "<h2>Steps</h2>", _steps_table(summary["steps"]),
              "<h2>Examples per reason</h2>", _examples(summary["examples"]),
+             "<h2>Kept but flagged for review</h2>", _flags(summary.get("flags", []), summary.get("flag_examples", {})),
+             "<h2>Changed by each step</h2>", _changes(summary.get("changes") or {}),
              "<h2>Configuration</h2>", f"<pre>{html.escape(summary['config'])}</pre>",
              "</body></html>"]
     return "\n".join(parts)
@@ -51,13 +60,14 @@ def _figure(title: str, svg: str | None) -> str:
 
 def _steps_table(steps: dict) -> str:
     rows = ["<table><tr><th>step</th><th>seen</th><th>kept</th><th>changed</th><th>dropped (by reason)</th>"
-            "<th>counts</th></tr>"]
+            "<th>flagged (by reason)</th><th>counts</th></tr>"]
     for label, s in steps.items():
         dropped = ", ".join(f"{k}: {v:,}" for k, v in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
+        flagged = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.get("flagged", {}).items(), key=lambda kv: -kv[1]))
         counts = ", ".join(f"{k}: {v:,}" for k, v in sorted(s["counts"].items(), key=lambda kv: -kv[1])[:30])
         rows.append(f"<tr><td>{html.escape(label)}</td><td class='num'>{s['seen']:,}</td>"
                     f"<td class='num'>{s['kept']:,}</td><td class='num'>{s['changed']:,}</td>"
-                    f"<td>{html.escape(dropped)}</td><td>{html.escape(counts)}</td></tr>")
+                    f"<td>{html.escape(dropped)}</td><td>{html.escape(flagged)}</td><td>{html.escape(counts)}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
 
@@ -72,15 +82,61 @@ def _examples(examples: dict) -> str:
             rec = row.get("record") or {}
             meta = rec.get("meta") or {}
             where = f"{meta.get('source', '')}:{meta.get('line', '')}" if meta.get("source") else meta.get("id", "")
-            if "turns" in rec:
-                text = "\n".join(f"[{t['role']}] {t['content']}" + (f"\n[input] {t['input']}" if t.get("input") else "")
-                                 for t in rec["turns"])
-            else:
-                text = str(rec.get("raw", ""))
-            text = text if len(text) <= 600 else text[:600] + " …"
             out.append(f"<tr><td>{html.escape(str(where))}</td><td>{html.escape(row.get('detail', ''))}</td>"
-                       f"<td><pre>{html.escape(text)}</pre></td></tr>")
+                       f"<td><pre>{html.escape(_record_text(rec))}</pre></td></tr>")
         out.append("</table>")
+    return "".join(out)
+
+
+def _record_text(rec: dict) -> str:
+    if "turns" in rec:
+        text = "\n".join(f"[{t['role']}] {t['content']}" + (f"\n[input] {t['input']}" if t.get("input") else "")
+                         for t in rec["turns"])
+    else:
+        text = str(rec.get("raw", ""))
+    return text if len(text) <= 600 else text[:600] + " …"
+
+
+def _flags(flags: list[dict], examples: dict) -> str:
+    if not flags:
+        return "<p class='muted'>no record was flagged</p>"
+    rows = ["<table><tr><th>step</th><th>reason</th><th>kept and flagged</th><th>flagged when the step ran</th></tr>"]
+    for f in flags:
+        rows.append(f"<tr><td>{html.escape(f['step'])}</td><td>{html.escape(f['reason'])}</td>"
+                    f"<td class='num'>{f['kept']:,}</td><td class='num'>{f['flagged']:,}</td></tr>")
+    rows.append("</table>")
+    for key, shown in examples.items():
+        rows.append(f"<h3>{html.escape(key)}</h3><table><tr><th>id</th><th>detail</th><th>record</th></tr>")
+        for row in shown:
+            rec = row.get("record") or {}
+            rows.append(f"<tr><td>{html.escape(str((rec.get('meta') or {}).get('id', '')))}</td>"
+                        f"<td>{html.escape(str(row.get('detail', '')))}</td>"
+                        f"<td><pre>{html.escape(_record_text(rec))}</pre></td></tr>")
+        rows.append("</table>")
+    return "".join(rows)
+
+
+def _changes(changes: dict) -> str:
+    by_step, sample = changes.get("by_step") or {}, changes.get("sample") or {}
+    if not by_step and not sample:
+        return "<p class='muted'>no step changed a record</p>"
+    where = f" Every change is in <code>{html.escape(changes['file'])}</code>." if changes.get("file") else ""
+    out = [f"<p class='muted'>Records changed, by step; below, up to {max(map(len, sample.values()), default=0)} "
+           f"per step (the same ones however the run is sharded), <del>removed</del> and <ins>added</ins> text "
+           f"marked, changed whitespace drawn: ↵ newline, · space, → tab, □ ideographic space.{where}</p>",
+           "<table><tr><th>step</th><th>records changed</th></tr>"]
+    out += [f"<tr><td>{html.escape(k)}</td><td class='num'>{v:,}</td></tr>" for k, v in by_step.items()]
+    out.append("</table>")
+    for label, rows in sample.items():
+        out.append(f"<h3>changed by {html.escape(label)}</h3>")
+        for row in rows:
+            before, after = row.get("before") or {}, row.get("after") or {}
+            context = (f" · instruction: {html.escape(row['instruction'])}" if row.get("instruction") else "")
+            out.append(f"<div class='change'><div class='where'><b>{html.escape(str(row.get('id')))}</b>{context}</div>")
+            for slot in dict.fromkeys([*before, *after]):
+                out.append(f"<div class='where'>{html.escape(slot)}</div>"
+                           f"<pre>{inline_html(before.get(slot), after.get(slot))}</pre>")
+            out.append("</div>")
     return "".join(out)
 
 
