@@ -11,16 +11,19 @@ EPILOG = """\
 examples:
   tunesmith serve runs/my-run                          http://127.0.0.1:8000/v1
   tunesmith serve runs/my-run --host 0.0.0.0 --port 8080 --api-key-env TUNESMITH_API_KEY
+  tunesmith serve runs/my-run --cors-origin http://localhost:3000     a web page on that origin may call it
 
 then, from any OpenAI client:
   from openai import OpenAI
   client = OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused-unless-set")
   client.chat.completions.create(model="my-run", messages=[{"role": "user", "content": "Hi"}], stream=True)
 
-Endpoints: POST /v1/chat/completions (messages, rendered with the run's template; stream or not),
-POST /v1/completions (raw text, no template), GET /v1/models, GET /health. The model name is the
-run folder's name. Requests are answered one at a time in arrival order; bad requests get a 4xx
-with the field named. Extensions to OpenAI's parameters: top_k, repetition_penalty.
+Endpoints: POST /v1/chat/completions (messages, rendered with the run's template; stream or not;
+logprobs and top_logprobs; response_format json_object or json_schema, decoded under a grammar so the
+answer is valid JSON), POST /v1/completions (raw text, no template; logprobs), GET /v1/models,
+GET /v1/models/NAME, GET /health. The model name is the run folder's name. Requests are answered one
+at a time in arrival order; bad requests get a 4xx with the field named. Not supported: tools
+(function calling), n > 1, presence/frequency penalties. Extensions: top_k, repetition_penalty.
 """
 
 
@@ -35,6 +38,9 @@ def register(sub) -> None:
     p.add_argument("--api-key-env", metavar="VAR",
                    help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value "
                         "(kept out of the command line, where other users could read it)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="let web pages from this origin (e.g. http://localhost:3000) call the server from a "
+                        "browser; repeat for several (default: none, browsers are refused)")
     p.add_argument("--max-tokens", type=int, default=512,
                    help="answer length when a chat request sets no max_tokens (default 512)")
     p.set_defaults(func=run)
@@ -54,5 +60,5 @@ def run(args) -> int:
     bind(args.host, args.port).close()  # a busy port is reported before the model takes time to load
     target = open_target(args.target, template=args.template, dtype=args.dtype)
     serve(target, args.host, args.port, api_key=api_key, max_tokens=args.max_tokens,
-          announce=lambda line: print(line, flush=True))
+          cors_origins=tuple(args.cors_origin), announce=lambda line: print(line, flush=True))
     return 0

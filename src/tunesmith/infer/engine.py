@@ -30,6 +30,8 @@ class Job:
     prompt_ids: list[int]
     sampling: Sampling
     loop: asyncio.AbstractEventLoop
+    constraint: object | None = None       # a JsonConstraint the answer must satisfy
+    logprobs: int | None = None            # alternatives per token to report; None = no logprobs
     cancel: threading.Event = field(default_factory=threading.Event)
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     completion: Completion | None = None
@@ -40,6 +42,14 @@ class Job:
 
     async def pieces(self) -> AsyncIterator[str]:
         """The answer's text pieces; afterwards `self.completion` is set. Errors in generation are raised here."""
+        try:
+            async for text, _ in self.chunks():
+                yield text
+        finally:
+            self.cancel.set()  # an abandoned outer generator may leave the inner one to the collector
+
+    async def chunks(self) -> AsyncIterator[tuple[str, list]]:
+        """Like `pieces`, each with the logprobs of the tokens it completes (empty without logprobs)."""
         try:
             while True:
                 kind, value = await self.events.get()
@@ -62,8 +72,8 @@ class Engine:
         self.served = 0
         self.thread.start()
 
-    def submit(self, prompt_ids: list[int], sampling: Sampling) -> Job:
-        job = Job(list(prompt_ids), sampling, asyncio.get_running_loop())
+    def submit(self, prompt_ids: list[int], sampling: Sampling, constraint=None, logprobs: int | None = None) -> Job:
+        job = Job(list(prompt_ids), sampling, asyncio.get_running_loop(), constraint, logprobs)
         try:
             self.jobs.put_nowait(job)
         except queue.Full:
@@ -80,9 +90,11 @@ class Engine:
                 continue  # its client left while it waited
             try:
                 generation = Generation(self.model, self.tokenizer, job.prompt_ids, job.sampling, self.stop_ids,
-                                        cancel=job.cancel)
+                                        cancel=job.cancel, constraint=job.constraint, logprobs=job.logprobs)
                 for piece in generation:
-                    job.post("piece", piece)
+                    job.post("piece", (piece, generation.take_logprobs()))
+                if rest := generation.take_logprobs():  # tokens whose text was already out, or held back
+                    job.post("piece", ("", rest))
                 job.post("done", generation.completion)
                 self.served += 1
             except Exception as e:  # the server answers 500 for this request and goes on serving

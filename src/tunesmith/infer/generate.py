@@ -21,6 +21,7 @@ from typing import Iterator, Sequence
 import torch
 
 from tunesmith.errors import TunesmithError
+from tunesmith.infer.logprobs import spell
 
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
@@ -35,13 +36,37 @@ class Sampling:
     seed: int | None = None           # fixes sampled answers (greedy ones are fixed anyway)
     stop: tuple[str, ...] = ()        # stop strings; the answer ends before the first one
 
-    def generate_kwargs(self) -> dict:
-        kw: dict = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+    def generate_kwargs(self, first=(), constraint=None) -> dict:
+        """`model.generate` arguments: the processors below, and neutral values for transformers' own
+        (None would let a model's generation_config.json slip its temperature or top-k back in)."""
+        kw: dict = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": 1.0,
+                    "logits_processor": self.processors(first, constraint)}
         if self.temperature > 0:
-            kw.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k or None)
+            kw.update(do_sample=True, temperature=1.0, top_p=1.0, top_k=0)
         else:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         return kw
+
+    def processors(self, first=(), constraint=None):
+        """The logits processors in transformers' own order (penalty, then temperature, top-k, top-p),
+        with `first` (a recorder that must see the model's raw scores) ahead of them all and a grammar
+        mask before the sampling warpers, so top-p never keeps only tokens the grammar forbids."""
+        from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                                  TopKLogitsWarper, TopPLogitsWarper)
+
+        found = list(first)
+        if self.repetition_penalty != 1.0:
+            found.append(RepetitionPenaltyLogitsProcessor(self.repetition_penalty))
+        if constraint is not None:
+            found.append(constraint)
+        if self.temperature > 0:
+            if self.temperature != 1.0:
+                found.append(TemperatureLogitsWarper(self.temperature))
+            if self.top_k:
+                found.append(TopKLogitsWarper(self.top_k))
+            if self.top_p < 1.0:
+                found.append(TopPLogitsWarper(self.top_p))
+        return LogitsProcessorList(found)
 
 
 class PromptTooLong(TunesmithError):
@@ -80,13 +105,22 @@ def default_stop_ids(model, tokenizer) -> list[int]:
 @dataclass
 class Completion:
     text: str
-    token_ids: list[int]
+    token_ids: list[int]              # every id generated, end token and tokens past a stop string included
     finish_reason: str                # "stop" (end token or stop string) or "length"
     prompt_tokens: int
+    completion_tokens: int            # the tokens of `text`, as OpenAI and vLLM count them
+    logprobs: list | None = None      # one TokenLogprob per completion token, when asked for
 
-    @property
-    def completion_tokens(self) -> int:
-        return len(self.token_ids)
+
+def returned_tokens(tokenizer, ids: list[int], text: str, stop_ids: Sequence[int]) -> int:
+    """How many of `ids` make up `text`: not the end token, not tokens generated after a stop string
+    appeared (a token that straddles the stop string's start is not counted)."""
+    n = len(ids)
+    if n and ids[-1] in stop_ids:
+        n -= 1
+    while n and len(tokenizer.decode(ids[:n], skip_special_tokens=True)) > len(text):
+        n -= 1
+    return n
 
 
 class _Cancel:
@@ -120,22 +154,34 @@ class Generation:
     """One answer, streamed: `for piece in Generation(...)`, then `.completion`."""
 
     def __init__(self, model, tokenizer, prompt_ids: Sequence[int], sampling: Sampling,
-                 stop_ids: Sequence[int] | None = None, cancel: threading.Event | None = None):
+                 stop_ids: Sequence[int] | None = None, cancel: threading.Event | None = None,
+                 constraint=None, logprobs: int | None = None):
+        """`constraint`: a JsonConstraint (infer/constrain.py) the answer must satisfy; `logprobs`:
+        None for none, else how many alternatives to report per token (0 = the chosen token only)."""
+        from tunesmith.infer.logprobs import LogprobRecorder
+
         self.model, self.tokenizer = model, tokenizer
         self.prompt_ids = list(prompt_ids)
         self.sampling = sampling
         self.stop_ids = list(stop_ids) if stop_ids is not None else default_stop_ids(model, tokenizer)
         self.cancel = cancel or threading.Event()
+        self.constraint = constraint
+        self.recorder = LogprobRecorder(logprobs) if logprobs is not None else None
         self.completion: Completion | None = None
+        self._ids: list[int] = []
+        self._logprobs_sent = 0
 
     def __iter__(self) -> Iterator[str]:
         from transformers import StoppingCriteriaList
 
         tokens = _TokenQueue()
         inputs = torch.tensor([self.prompt_ids], device=self.model.device)
+        first = [self.recorder] if self.recorder else []
+        constraint = self.constraint.processor() if self.constraint is not None else None
         kwargs = dict(input_ids=inputs, attention_mask=torch.ones_like(inputs), streamer=tokens,
                       eos_token_id=self.stop_ids, pad_token_id=_pad_id(self.tokenizer, self.stop_ids),
-                      stopping_criteria=StoppingCriteriaList([_Cancel(self.cancel)]), **self.sampling.generate_kwargs())
+                      stopping_criteria=StoppingCriteriaList([_Cancel(self.cancel)]),
+                      **self.sampling.generate_kwargs(first, constraint))
         errors: list[BaseException] = []
 
         def run():
@@ -151,9 +197,9 @@ class Generation:
 
         thread = threading.Thread(target=run, daemon=True, name="tunesmith-generate")
         thread.start()
-        text = _StopText(self.sampling.stop)
+        self._text = text = _StopText(self.sampling.stop)
         byte_ids = byte_fallback_ids(self.tokenizer)
-        ids: list[int] = []
+        ids = self._ids
         try:
             while (new := tokens.queue.get()) is not None:
                 ids += new
@@ -163,6 +209,9 @@ class Generation:
                 if text.stopped:
                     self.cancel.set()
             tail = text.finish(self._decode(ids))
+            thread.join()
+            if not errors:
+                self.completion = self._complete(text)
             if tail:
                 yield tail
         finally:
@@ -171,8 +220,34 @@ class Generation:
             thread.join()
         if errors:
             raise errors[0]
+
+    def _complete(self, text: "_StopText") -> Completion:
+        ids = self._ids
         ended = text.stopped or (ids and ids[-1] in self.stop_ids) or len(ids) < self.sampling.max_new_tokens
-        self.completion = Completion(text.final, ids, "stop" if ended else "length", len(self.prompt_ids))
+        count = returned_tokens(self.tokenizer, ids, text.final, self.stop_ids)
+        logprobs = None
+        if self.recorder:
+            logprobs = spell(self.tokenizer, ids, self.recorder.finish(ids)[:count], 0)
+        return Completion(text.final, list(ids), "stop" if ended else "length", len(self.prompt_ids), count, logprobs)
+
+    def take_logprobs(self) -> list:
+        """The logprobs of tokens whose text has been handed out since the last call (streaming)."""
+        if self.recorder is None:
+            return []
+        sent = self._logprobs_sent
+        if self.completion is not None:
+            fresh = self.completion.logprobs[sent:]
+        else:
+            upto = min(len(self.recorder.entries), self._tokens_within(self._text.sent))
+            fresh = spell(self.tokenizer, self._ids, self.recorder.entries[sent:upto], sent)
+        self._logprobs_sent = sent + len(fresh)
+        return fresh
+
+    def _tokens_within(self, length: int) -> int:
+        n = self._logprobs_sent
+        while n < len(self._ids) and len(self._decode(self._ids[:n + 1])) <= length:
+            n += 1
+        return n
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
@@ -289,8 +364,10 @@ def _finish(tokenizer, new: list[int], stop: list[int], sampling: Sampling, prom
     text = tokenizer.decode(ids, skip_special_tokens=True)
     cuts = [i for i in (text.find(s) for s in sampling.stop if s) if i >= 0]
     if cuts:
-        return Completion(text[:min(cuts)], ids, "stop", prompt_tokens)
-    return Completion(text, ids, "stop" if end is not None else "length", prompt_tokens)
+        text, finish = text[:min(cuts)], "stop"
+    else:
+        finish = "stop" if end is not None else "length"
+    return Completion(text, ids, finish, prompt_tokens, returned_tokens(tokenizer, ids, text, stop))
 
 
 def _pad_id(tokenizer, stop: Sequence[int]) -> int:

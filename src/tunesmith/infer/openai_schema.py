@@ -1,8 +1,9 @@
 """Request bodies of the OpenAI-compatible endpoints, validated strictly (a typo is a 400, not ignored).
 
 Fields OpenAI clients send routinely are accepted; ones that would change the answer in a way this
-server cannot honour (n > 1, logprobs, tools, penalties other than 0) are refused with a message
-rather than silently dropped. Two extensions, as vLLM has them: `top_k` and `repetition_penalty`.
+server cannot honour (n > 1, tools, penalties other than 0) are refused with a message rather than
+silently dropped. `logprobs` / `top_logprobs` and `response_format` (JSON, JSON schema) are honoured.
+Two extensions, as vLLM has them: `top_k` and `repetition_penalty`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,24 @@ class TextPart(_Strict):
 
 
 class Message(_Strict):
-    role: Literal["system", "user", "assistant"]
-    content: str | list[TextPart]
+    # `developer` is OpenAI's current name for the system role.
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[TextPart] | None = None   # an assistant turn may carry none (OpenAI allows null)
     name: str | None = None
 
+    @model_validator(mode="after")
+    def _content_needed(self):
+        if self.content is None and self.role != "assistant":
+            raise ValueError(f"content: a '{self.role}' message needs content (only an assistant's may be null)")
+        return self
+
+    @property
+    def template_role(self) -> str:
+        return "system" if self.role == "developer" else self.role
+
     def text(self) -> str:
+        if self.content is None:
+            return ""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
@@ -34,8 +48,28 @@ class StreamOptions(_Strict):
     include_usage: bool = False
 
 
+class JsonSchema(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    schema_: dict | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
 class ResponseFormat(_Strict):
-    type: Literal["text"]
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchema | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("json_schema: required when type is 'json_schema'")
+        return self
+
+    def schema_dict(self) -> dict | None:
+        """The schema the answer must follow; None for any JSON object."""
+        if self.type != "json_schema":
+            return None
+        return self.json_schema.schema_ if self.json_schema.schema_ is not None else {"type": "object"}
 
 
 class _Sampling(_Strict):
@@ -82,14 +116,32 @@ class _Sampling(_Strict):
 class ChatRequest(_Sampling):
     messages: list[Message] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    logprobs: Literal[False] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
+    tools: list | None = None
+    tool_choice: Literal["none"] | None = None
+    parallel_tool_calls: bool | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _no_tools(cls, v):
+        if v:
+            raise ValueError("tools (function calling) are not supported by this server; describe the tools "
+                             "in the messages, or use response_format json_schema for structured answers")
+        return v
 
     @model_validator(mode="after")
     def _last_is_user(self):
         if self.messages[-1].role != "user":
             raise ValueError("the last message must come from the user: there is nothing to answer")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs: needs logprobs: true")
         return self
+
+    def logprob_count(self) -> int | None:
+        """Alternatives per token to report, or None when logprobs are off."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     def limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
@@ -98,7 +150,7 @@ class ChatRequest(_Sampling):
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
     echo: Literal[False] = False
-    logprobs: None = None
+    logprobs: int | None = Field(None, ge=0, le=5)
     suffix: None = None
 
     @field_validator("prompt")

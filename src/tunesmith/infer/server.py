@@ -1,19 +1,23 @@
 """An OpenAI-compatible HTTP server for a run folder or a model: any OpenAI client can talk to it.
 
-    POST /v1/chat/completions   messages -> answer (stream: server-sent events, like OpenAI)
-    POST /v1/completions        raw prompt text -> continuation (no chat template)
-    GET  /v1/models             the one model served
+    POST /v1/chat/completions   messages -> answer (stream: server-sent events, like OpenAI);
+                                logprobs / top_logprobs; response_format json_object / json_schema
+    POST /v1/completions        raw prompt text -> continuation (no chat template); logprobs
+    GET  /v1/models             the one model served;  GET /v1/models/{id}  that model
     GET  /health                liveness, without the API key
 
-Chat prompts are rendered with the run's template (the training code path). Bad requests get a 4xx
-with OpenAI's error shape and a message that names the field; an error inside generation is a 500 for
-that request only. With an API key set, /v1/* needs `Authorization: Bearer KEY`.
+Chat prompts are rendered with the run's template (the training code path). Every error, 404 and 405
+included, has OpenAI's shape, and a bad request's message names the field as OpenAI does
+(`messages.1.content`); an error inside generation is a 500 for that request only. With an API key
+set, /v1/* needs `Authorization: Bearer KEY`, except CORS preflights (`OPTIONS`), which carry no key
+by design; browsers may call the server only from the origins named with `cors_origins`.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -21,13 +25,17 @@ import uuid
 from contextlib import asynccontextmanager
 
 from tunesmith.errors import TunesmithError
+from tunesmith.infer.constrain import BadSchema, json_constraint
 from tunesmith.infer.engine import Busy, Engine
 from tunesmith.infer.generate import PromptTooLong, Sampling, fit
+from tunesmith.infer.logprobs import chat_logprobs, completion_logprobs
 from tunesmith.infer.openai_schema import ChatRequest, CompletionRequest
 from tunesmith.infer.target import Target, messages_to_example
 from tunesmith.text.spm import encode_prompt
 
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+# Parts of a pydantic error location that name a union member ("str", "list[TextPart]"), not a field.
+_UNION_MEMBER = re.compile(r"^(?:str|int|float|bool|none|dict|list|[A-Z]\w*|(?:list|dict|literal|function-\w+)\[.*\])$")
 
 
 class ApiError(Exception):
@@ -40,10 +48,13 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
-def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 512, max_queue: int = 64):
+def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 512, max_queue: int = 64,
+               cors_origins: tuple[str, ...] = ()):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
+    from fastapi.middleware.cors import CORSMiddleware
     from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException
 
     engine = Engine(target.model, target.tokenizer, target.stop_ids, max_queue=max_queue)
 
@@ -60,10 +71,26 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
     async def _api_error(request, exc: ApiError):
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request, exc: HTTPException):
+        # Starlette's own 404 / 405 in OpenAI's shape, so clients raise NotFoundError and friends.
+        if exc.status_code == 404:
+            message = f"no such route: {request.method} {request.url.path} (see GET /v1/models)"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        err = ApiError(exc.status_code, message, code="not_found" if exc.status_code == 404 else None)
+        return JSONResponse(err.body(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):
-        first = exc.errors()[0]
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        def field_path(error) -> list[str]:
+            return [str(p) for p in error.get("loc", ()) if p != "body" and not _UNION_MEMBER.match(str(p))]
+
+        # Of a union's failed members, the one that got furthest says most ("content.0.type", not "content").
+        first = max(exc.errors(), key=lambda e: len(field_path(e)))
+        loc = field_path(first)
         if first.get("type") == "json_invalid":
             message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})"
         else:
@@ -75,7 +102,7 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
 
     @app.middleware("http")
     async def _auth(request: Request, call_next):
-        if api_key and request.url.path.startswith("/v1/"):
+        if api_key and request.url.path.startswith("/v1/") and request.method != "OPTIONS":
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 err = ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
@@ -83,61 +110,78 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
                 return JSONResponse(err.body(), status_code=401)
         return await call_next(request)
 
+    # Added after the key check, so it runs first: a preflight is answered here, before any key is asked for.
+    app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["authorization", "content-type"])
+
     @app.get("/health")
     def health():
         return {"status": "ok", "model": target.name, "served": engine.served}
 
+    model_card = {"id": target.name, "object": "model", "created": created, "owned_by": "tunesmith"}
+
     @app.get("/v1/models")
     def models():
-        return {"object": "list", "data": [{"id": target.name, "object": "model", "created": created,
-                                            "owned_by": "tunesmith"}]}
+        return {"object": "list", "data": [model_card]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def model(model_id: str):
+        _check_model(model_id, target, param=None)
+        return model_card
 
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest):
         _check_model(body.model, target)
         try:
-            example = messages_to_example([{"role": m.role, "content": m.text()} for m in body.messages],
+            example = messages_to_example([{"role": m.template_role, "content": m.text()} for m in body.messages],
                                           target.system)
             prompt = target.prompt_ids(example)
+            constraint = json_constraint(target, body.response_format)
+        except BadSchema as e:
+            raise ApiError(400, e.message, "response_format.json_schema.schema") from None
         except TunesmithError as e:
             raise ApiError(400, e.message, "messages") from None
-        job, sampling = _submit(engine, target, prompt, body, body.limit() or max_tokens)
+        job = _submit(engine, target, prompt, body, body.limit() or max_tokens, constraint, body.logprob_count())
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_chat_events(job, rid, target.name, usage), media_type="text/event-stream")
+            return StreamingResponse(_chat_events(job, rid, target.name, usage, body.logprobs),
+                                     media_type="text/event-stream")
         text = await _collect(job)
         c = job.completion
+        logprobs = chat_logprobs(c.logprobs) if body.logprobs else None
         return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": target.name,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": c.finish_reason, "logprobs": None}],
+                             "finish_reason": c.finish_reason, "logprobs": logprobs}],
                 "usage": _usage(c)}
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest):
         _check_model(body.model, target)
         prompt = encode_prompt(target.tokenizer, body.prompt)
-        job, _ = _submit(engine, target, prompt, body, body.limit() or COMPLETIONS_DEFAULT_MAX_TOKENS)
+        job = _submit(engine, target, prompt, body, body.limit() or COMPLETIONS_DEFAULT_MAX_TOKENS, None, body.logprobs)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_completion_events(job, rid, target.name, usage), media_type="text/event-stream")
+            return StreamingResponse(_completion_events(job, rid, target.name, usage, body.logprobs is not None), media_type="text/event-stream")
         text = await _collect(job)
         c = job.completion
+        logprobs = completion_logprobs(c.logprobs) if body.logprobs is not None else None
         return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": target.name,
-                "choices": [{"index": 0, "text": text, "finish_reason": c.finish_reason, "logprobs": None}],
+                "choices": [{"index": 0, "text": text, "finish_reason": c.finish_reason, "logprobs": logprobs}],
                 "usage": _usage(c)}
 
     return app
 
 
-def _check_model(name: str, target: Target) -> None:
+def _check_model(name: str, target: Target, param: str | None = "model") -> None:
     if name != target.name:
         raise ApiError(404, f"the model '{name}' does not exist here; this server serves '{target.name}' "
-                            "(GET /v1/models)", "model", "model_not_found")
+                            "(GET /v1/models)", param, "model_not_found")
 
 
-def _submit(engine: Engine, target: Target, prompt: list[int], body, limit: int):
+def _submit(engine: Engine, target: Target, prompt: list[int], body, limit: int, constraint=None,
+            logprobs: int | None = None):
     sampling = Sampling(max_new_tokens=limit, temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
                         repetition_penalty=body.repetition_penalty, seed=body.seed, stop=tuple(body.stop or ()))
     try:
@@ -145,7 +189,7 @@ def _submit(engine: Engine, target: Target, prompt: list[int], body, limit: int)
     except PromptTooLong as e:
         raise ApiError(400, f"{e.message}; shorten the messages", "messages", "context_length_exceeded") from None
     try:
-        return engine.submit(prompt, sampling), sampling
+        return engine.submit(prompt, sampling, constraint, logprobs)
     except Busy:
         raise ApiError(503, "the server is busy: too many requests are waiting; retry later",
                        type="server_error", code="overloaded") from None
@@ -167,17 +211,18 @@ def _sse(obj) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def _chat_events(job, rid: str, model: str, include_usage: bool):
+async def _chat_events(job, rid: str, model: str, include_usage: bool, logprobs: bool):
     created = int(time.time())
 
-    def chunk(delta: dict, finish: str | None = None) -> str:
+    def chunk(delta: dict, finish: str | None = None, entries=None) -> str:
+        lp = chat_logprobs(entries) if logprobs and entries is not None else None
         return _sse({"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]})
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": lp}]})
 
     yield chunk({"role": "assistant", "content": ""})
     async for event in _events(job):
-        if isinstance(event, str):
-            yield chunk({"content": event})
+        if isinstance(event, tuple):
+            yield chunk({"content": event[0]}, entries=event[1])
         elif isinstance(event, ApiError):
             yield _sse(event.body())
             break
@@ -189,16 +234,19 @@ async def _chat_events(job, rid: str, model: str, include_usage: bool):
     yield "data: [DONE]\n\n"
 
 
-async def _completion_events(job, rid: str, model: str, include_usage: bool):
+async def _completion_events(job, rid: str, model: str, include_usage: bool, logprobs: bool):
     created = int(time.time())
+    offset = 0
 
-    def chunk(text: str, finish: str | None = None, **extra) -> str:
+    def chunk(text: str, finish: str | None = None, entries=None, **extra) -> str:
+        lp = completion_logprobs(entries, offset) if logprobs and entries is not None else None
         return _sse({"id": rid, "object": "text_completion", "created": created, "model": model,
-                     "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}], **extra})
+                     "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": lp}], **extra})
 
     async for event in _events(job):
-        if isinstance(event, str):
-            yield chunk(event)
+        if isinstance(event, tuple):
+            yield chunk(event[0], entries=event[1])
+            offset += len(event[0])
         elif isinstance(event, ApiError):
             yield _sse(event.body())
             break
@@ -208,9 +256,9 @@ async def _completion_events(job, rid: str, model: str, include_usage: bool):
 
 
 async def _events(job):
-    """Text pieces, then the Completion (or an ApiError if generation failed)."""
+    """(text piece, its logprobs) pairs, then the Completion (or an ApiError if generation failed)."""
     try:
-        async for piece in job.pieces():
+        async for piece in job.chunks():
             yield piece
         yield job.completion
     except Exception as e:
@@ -272,12 +320,12 @@ class RunningServer:
 
 
 def serve(target: Target, host: str, port: int, *, api_key: str | None = None, max_tokens: int = 512,
-          announce=print) -> None:
+          cors_origins: tuple[str, ...] = (), announce=print) -> None:
     """Serve until Ctrl-C, in this thread."""
     import uvicorn
 
     sock = bind(host, port)
-    app = create_app(target, api_key=api_key, max_tokens=max_tokens)
+    app = create_app(target, api_key=api_key, max_tokens=max_tokens, cors_origins=cors_origins)
     shown = f"[{host}]" if ":" in host else host
     announce(f"serving {target.name} at http://{shown}:{sock.getsockname()[1]}/v1 "
              f"(OpenAI-compatible{', API key required' if api_key else ''}); Ctrl-C stops")
