@@ -125,3 +125,25 @@ def test_worker_processes_give_the_same_clusters(corpus):
     one = NearDuplicates(batch_size=300, workers=1).find(texts).clusters
     two = NearDuplicates(batch_size=300, workers=2).find(texts).clusters
     assert [c.tolist() for c in one] == [c.tolist() for c in two] and one
+
+
+def test_part_similarity_is_the_lowest_part_mean_over_aligned_turns():
+    from tunesmith.data.dedup.near import PartSets
+
+    asks = [["the same question", "another one"], ["the same question", "another one", "a third"],
+            ["the same question"], []]
+    given = [[""], [""], ["context here"], []]
+    parts = PartSets.build([asks, given], np.arange(4), 4, 3)
+    sims = parts.similarity(np.array([[0, 1], [0, 2], [3, 3], [0, 0]]))
+    # 2 of 3 turns the same (a missing turn counts 0); inputs empty in both count as the same.
+    assert sims[0] == pytest.approx(2 / 3)
+    assert sims[1] == 0.0       # the inputs differ: "" against "context here"
+    assert sims[2] == 1.0 and sims[3] == 1.0  # nothing on either side / the record with itself
+
+
+def test_parts_veto_a_pair_the_joined_text_would_match():
+    shared = Planter(seed=2).latin(600)
+    texts = [f"Summarize this. {shared} A short summary.", f"Cite the sources. {shared} Three sources."]
+    assert len(NearDuplicates(threshold=0.7).find(texts).clusters) == 1
+    parts = [[["Summarize this."], ["Cite the sources."]], [[shared], [shared]], [["A short summary."], ["Three sources."]]]
+    assert NearDuplicates(threshold=0.7).find(texts, parts=parts).clusters == []

