@@ -1,14 +1,29 @@
-"""clean step: HTML through a real parser, URLs that never eat Chinese, unicode repair, width, whitespace."""
+"""clean step: HTML through a real parser, URLs that never eat Chinese, unicode repair, width, whitespace.
+
+And its contract: code, markup that is content, tables and drawings come out byte-identical; no rule
+empties a text; a record whose point is a URL keeps it and is flagged. Each failure kind found on real
+instruction data has a test here with records written for it, both what must stay and what must still go.
+"""
 
 from __future__ import annotations
 
+import pytest
+
 from tunesmith.data.example import Example
 from tunesmith.data.steps.clean import CleanStep
+from tunesmith.data.steps.clean_code import CODE, GRID, PROSE, pieces
 
 
 def clean(text, **options):
     step = CleanStep(CleanStep.Options(step="clean", **options))
     return step.clean_text(text), step
+
+
+def run(instruction, output, input=None, **options):
+    """The step on a whole record (the instruction decides what is content)."""
+    step = CleanStep(CleanStep.Options(step="clean", **options))
+    ex = step(Example.single(instruction, output, input=input))
+    return ex, step
 
 
 def test_html_tags_entities_and_script_bodies():
@@ -36,27 +51,232 @@ def test_code_fences_are_left_alone():
     assert out.endswith("Done now.")
 
 
+# -- code is content ---------------------------------------------------------------------------------
+FENCED = ("下面是一个打印图案的程序，您可以修改它。  \n\n```python\nsize = 5\nfor i in range(size):\n"
+          "    print('*' * i)  # 一行\n```\n\n输出：\n```\n*\n**\n```\n\n以上。 ")
+
+
+def test_the_newlines_around_a_fence_stay_and_the_block_closes():
+    out, _ = clean(FENCED)
+    assert out == FENCED.replace("。  \n", "。\n").rstrip()  # only the prose's trailing spaces went
+    assert "修改它。\n\n```python\n" in out and "\n```\n\n输出：\n```\n" in out
+
+
+def test_an_unclosed_fence_protects_to_the_end():
+    text = "Code:\n```js\nlet  a = 1;\n\n\n\nlet  b = 2;   "
+    assert clean(text)[0] == text
+
+
+def test_inline_code_is_byte_identical():
+    text = "例如`www.site.com/JohnSmith`，用 `<hr>` 标签，`ＡＢ  ｃ` 和 `cafÃ©` 都是代码。"
+    out, _ = clean(text, urls="remove", lowercase=True)
+    for span in ("`www.site.com/JohnSmith`", "`<hr>`", "`ＡＢ  ｃ`", "`cafÃ©`"):
+        assert span in out
+    # ... while the prose around them is still cleaned
+    assert clean("See `x`  and  ＡＢ", width="alnum")[0] == "See `x` and AB"
+
+
+@pytest.mark.parametrize("instruction, code", [
+    # Python without a fence: the two spaces before '#' and the indentation are PEP 8, not noise
+    ("Continue.", "def total(xs):\n    if not isinstance(xs, list):  # check the type\n        raise TypeError('x')\n"
+                  "    return sum(xs)"),
+    ("Continue.", "    for i in range(3):\n        print(i)  # an answer whose first line is indented code\n"),
+    ("查询衬衫类产品。", "SELECT  name, price\nFROM products\nWHERE  category = '衬衫';"),
+    ("Create a web page for a book review.",
+     "<!DOCTYPE html>\n<html> \n<head>\n<title>Book  Review</title>\n</head>\n<body>\n  <p class=\"r\">Nice  book.</p>"
+     "\n<script>show()</script>\n</body>\n</html>"),
+    ("Continue.", "function add(a, b) {\n return a + b;\n}\n\nconsole.log(add(4,  3));"),
+    ("Continue.", ".header {\n  padding:  50px;\n  color: white;\n}"),
+    ("Continue.", "$ pip install  requests\n$ python3 app.py --port  8080"),
+    ("Continue.", "{\"People\": [\n    {\"Name\": \"John\", \"Age\": 20}, \n    {\"Name\": \"Jill\", \"Age\": 27}\n]}"),
+])
+def test_an_answer_that_is_code_comes_out_byte_identical(instruction, code):
+    ex, step = run(instruction, code, urls="remove", t2s=True, lowercase=True, fields=["output"])
+    assert ex.output == code
+    assert step.stats.counts == {}
+
+
+def test_a_scraped_page_in_a_record_that_asks_no_markup_is_stripped():
+    page = ("<!DOCTYPE html>\n<html><head><title>t</title><style>p{color:red}</style></head>\n<body>\n"
+            "  <p class=\"lead\">Cats sleep a lot.</p>\n  <script>track()</script>\n  <p>Dogs &amp; cats play.</p>\n"
+            "</body></html>")
+    ex, step = run("Summarize the article.", "Cats sleep; dogs play.", input=page)
+    assert ex.input == "Cats sleep a lot.\n\nDogs & cats play."
+    assert step.stats.counts["html"] == 1
+
+
+def test_prose_next_to_unfenced_code_is_still_tidied():
+    text = "Here is the code:  \n\ndef f(x):\n    return x  # same\n\nIt  returns x.  "
+    assert clean(text)[0] == "Here is the code:\n\ndef f(x):\n    return x  # same\n\nIt returns x."
+
+
+def test_leading_blank_lines_go_but_never_the_indent_of_a_first_code_line():
+    assert clean("\n\n    x = 1\n    y = 2")[0] == "    x = 1\n    y = 2"
+    assert clean("\n\n  Hello  world.  ")[0] == "Hello world."  # a prose first line is stripped
+
+
+def test_pieces_join_back_to_the_text_and_say_what_is_code():
+    text = "Intro `a`.\n\n```\nx\n```\n\nName   Age\nJohn   20\n\nEnd."
+    parts = pieces(text)
+    assert "".join(p for _, p in parts) == text
+    kinds = [k for k, _ in parts]
+    assert kinds[0] == PROSE and CODE in kinds and GRID in kinds and kinds[-1] == PROSE
+
+
+# -- markup: noise goes, content stays ------------------------------------------------------------------
+@pytest.mark.parametrize("instruction, output", [
+    ("编写 HTML 代码，显示一个按钮。", "<button onclick=\"go()\">点我</button>\n<p>说明</p>"),
+    ("Parse the JSON and reformat it into an HTML table.", "<table>\n  <tr><td>John</td></tr>\n</table>"),
+    ("Generate a web page for a bakery.", "<h1>Bakery</h1>\n<p>Fresh bread &amp; cakes.</p>"),
+    ("HTML的最基本元素是什么？", "是标签，常成对出现，比如 <html> 和 </html>。"),
+    ("How do I draw a line?", "Use the <hr> tag, or a <br> for a line break."),  # the text talks about tags
+])
+def test_markup_the_instruction_asks_for_or_the_text_discusses_stays(instruction, output):
+    ex, step = run(instruction, output)
+    assert ex.output == output
+    assert step.stats.counts["html"] == 0
+
+
+@pytest.mark.parametrize("text", [
+    "在 Java 中使用 List<String> 保存名字。",
+    "#include <stdio.h>\nint main() { return 0; }",
+    "if a<b and c>d then swap",
+    "<nooutput>",
+    "The sea is to fish as the sky is to <analogy>",
+    "<Song>\nCue: The chorus",
+    "输入：<root> <data> <item id=\"1\"> <name>Sample</name> </item> </data> </root>",  # XML
+])
+def test_brackets_that_are_not_html_noise_stay(text):
+    ex, step = run("Answer the question.", text)
+    assert ex.output == text
+
+
+def test_noise_is_removed_around_brackets_that_are_not_tags():
+    out, _ = clean("<p>比较：a<b and c>d，以及 List<String>。</p>下一行<br>第三行&nbsp;完")
+    assert out == "比较：a<b and c>d，以及 List<String>。\n下一行\n第三行 完"
+
+
+def test_markup_whose_removal_would_empty_the_text_is_kept_and_flagged():
+    ex, step = run("Continue.", "<br><hr>")
+    assert ex.output == "<br><hr>"
+    assert step.stats.flagged["markup_is_content"] == 1
+    assert ex.meta["flags"][0]["step"] == "clean"
+
+
+# -- whitespace: layout is content ---------------------------------------------------------------------
+@pytest.mark.parametrize("grid", [
+    "P      |  Q  |  P→Q\nTrue  |  True  |  True\nFalse | False |  True",
+    "商品描述         数量    单价\n苹果 iPhone 11     1    [价格]",
+    "| Name        | Age |\n|-------------|-----|\n| Alice Jones | 30  |",
+    "9:00-10:30   生物学基础\n11:00-12:30  微积分I",
+    "+---+\n|   |\n| A |\n|   |\n+---+",
+    "   *\n  ***\n *****\n*******",
+    "姓名　　年龄\n张三　　２０",
+])
+def test_aligned_tables_and_ascii_art_are_byte_identical(grid):
+    text = "如下：\n\n" + grid + "\n\n完。"
+    out, step = clean(text, width="alnum")
+    assert out == text
+    assert step.stats.counts["whitespace"] == 0
+
+
+def test_whitespace():
+    assert clean("a   b\t\tc  \n\n\n\nd  \n")[0] == "a b c\n\nd"
+    assert clean("- item\n  - nested item")[0] == "- item\n  - nested item"  # indentation kept
+    assert clean("第一句。  第二句。 \n 第三句。")[0] == "第一句。 第二句。\n第三句。"
+
+
+def test_runs_of_ideographic_spaces_collapse_like_any_space_run():
+    assert clean("文字　　　文字", width="none")[0] == "文字 文字"
+    assert clean("文字 　 文字", width="none")[0] == "文字 文字"
+    assert clean("文字　文字", width="none")[0] == "文字　文字"  # one ideographic space is the width rule's
+
+
+# -- URLs --------------------------------------------------------------------------------------------
+def test_url_removal_leaves_no_empty_brackets_labels_or_lines():
+    out, _ = clean("1. Meetup (www.meetup.com)：一个活动平台。\n2. 见 [官网](https://a.org/x) 了解。", urls="remove")
+    assert out == "1. Meetup：一个活动平台。\n2. 见 官网 了解。"
+    out, _ = clean("文章一，讨论医疗。\n网址为:https://hbr.org/2020/ai\n\n文章二。网址为: https://x.com/y", urls="remove")
+    assert out == "文章一，讨论医疗。\n\n文章二。"
+    out, _ = clean("Open the site in your browser (https://twitter.com/) or the app.\n\nLink: https://t.co/x",
+                   urls="remove")
+    assert out == "Open the site in your browser or the app."
+
+
+@pytest.mark.parametrize("instruction, input", [
+    ("Outline the main points of this article", "https://time.com/5798772/behind-the-risk/"),
+    ("Describe the painting.", "Painting: https://upload.example.org/degas.jpg"),
+    ("请总结这篇文章。", "文章：https://news.example.cn/2020/01/a.html"),
+])
+def test_a_text_whose_point_is_its_url_keeps_it_and_the_record_is_flagged(instruction, input):
+    ex, step = run(instruction, "It says many things.", input=input, urls="remove")
+    assert ex.input == input
+    assert step.stats.flagged["url_is_content"] == 1
+    assert ex.meta["flags"] == [{"step": "clean", "reason": "url_is_content", "detail": ex.meta["flags"][0]["detail"]}]
+
+
+def test_an_instruction_about_a_url_keeps_every_url_of_its_record():
+    ex, step = run("Given a website, classify its content.", "The website https://www.cnn.com/ is news.",
+                   input="https://www.cnn.com/", urls="remove")
+    assert ex.output == "The website https://www.cnn.com/ is news." and ex.input == "https://www.cnn.com/"
+    assert step.stats.flagged["url_is_content"] == 1
+    ex, step = run("Explain photosynthesis.", "See https://en.example.org/wiki/Photosynthesis for more on how "
+                   "plants turn light into sugar.", urls="remove")
+    assert ex.output == "See for more on how plants turn light into sugar." and not ex.meta.get("flags")
+
+
+def test_urls_in_code_and_tables_are_never_removed():
+    text = "```python\nurl = \"https://api.example.com/v1\"\n```\n\n| site | url |\n| a | https://a.io |"
+    assert clean(text, urls="remove")[0] == text
+
+
+# -- traditional -> simplified ---------------------------------------------------------------------------
+def test_lowercase_latin_only_and_t2s():
+    assert clean("Hello ÉCOLE 你好", lowercase=True)[0] == "hello école 你好"
+    assert clean("歡迎來到臺灣的學校，這裡很漂亮。", t2s=True)[0] == "欢迎来到台湾的学校，这里很漂亮。"
+
+
+def test_t2s_leaves_japanese_and_original_script_names_alone():
+    text = "日本的歌手：Kenshi Yonezu (米津玄師)、Sakanaction (サカナクション)。東京は美しい街です。這個很好。"
+    out, _ = clean(text, t2s=True)
+    assert out == "日本的歌手：Kenshi Yonezu (米津玄師)、Sakanaction (サカナクション)。東京は美しい街です。这个很好。"
+
+
+def test_t2s_leaves_a_record_whose_task_is_traditional_characters_alone():
+    ex, _ = run("把这句话翻译成繁体中文：我们学习汉语。", "我們學習漢語。", t2s=True)
+    assert ex.output == "我們學習漢語。"
+    ex, _ = run("把这句话改写得更正式。", "我們學習漢語。", t2s=True)
+    assert ex.output == "我们学习汉语。"
+
+
+def test_t2s_skips_only_texts_it_could_not_change():
+    from tunesmith.data.steps.clean_script import Simplifier
+
+    s = Simplifier()
+    for simplified in ("今天我们讨论一下如何提高学习效率。", "机器学习模型需要大量的训练数据", "Hello"):
+        assert not s.may_change(simplified) and s._cc.convert(simplified) == simplified
+    for traditional in ("學習", "沈默是金", "反覆"):  # 沈/覆 change only inside a phrase
+        assert s.may_change(traditional) and s.convert(traditional) != traditional
+
+
+# -- the other rules never touch code -------------------------------------------------------------------
 def test_mojibake_and_control_characters():
     out, step = clean("cafÃ© \u200bnaÃ¯ve")
     assert out == "café naïve"
     assert step.stats.counts["unicode"] == 1
 
 
+def test_mojibake_width_case_and_script_rules_skip_code():
+    text = "Fix it:\n```\nname = 'cafÃ©'  # ＡＢＣ 學習\n```\nand `ＧＰＴ` ok."
+    out, _ = clean(text, lowercase=True, t2s=True, width="all")
+    assert "```\nname = 'cafÃ©'  # ＡＢＣ 學習\n```" in out and "`ＧＰＴ`" in out
+
+
 def test_width_alnum_keeps_chinese_punctuation():
     out, _ = clean("ＧＰＴ－４　和ｃｈａｔ，好！")
     assert out == "GPT－4 和chat，好！"
-    out, _ = clean("ＧＰＴ－４，好！", width="all")
+    out, _ = clean("ＧＰＴ－４，好！", width="all")  # `all` is asked for: Chinese punctuation too
     assert out == "GPT-4,好!"
-
-
-def test_whitespace():
-    assert clean("a   b\t\tc  \n\n\n\nd  \n")[0] == "a b c\n\nd"
-    assert clean("- item\n  - nested item")[0] == "- item\n  - nested item"  # indentation kept
-
-
-def test_lowercase_latin_only_and_t2s():
-    assert clean("Hello ÉCOLE 你好", lowercase=True)[0] == "hello école 你好"
-    assert clean("歡迎來到臺灣的學校，這裡很漂亮。", t2s=True)[0] == "欢迎来到台湾的学校，这里很漂亮。"
 
 
 def test_fields_and_changed_count():
@@ -69,8 +289,6 @@ def test_fields_and_changed_count():
 
 
 def test_entities_that_decode_to_control_or_wide_characters_are_cleaned_too():
-    from tunesmith.data.steps.clean import CleanStep
-
     step = CleanStep()
     assert step.clean_text("a&#1;b <b>x</b>") == "ab x"
     assert step.clean_text("型号 &#65313;&#65297; <i>新</i>") == "型号 A1 新"

@@ -1,18 +1,30 @@
 """`clean`: make text plain and tidy without changing what it says.
 
-HTML goes through a real parser (selectolax): tags are removed, entities decoded, and the bodies of
-`<script>`/`<style>` dropped rather than kept as text (a peer that keeps them lets a later URL cleaner
-eat whole paragraphs). URLs are matched on ASCII only, so a URL glued to Chinese text never swallows
-the Chinese. Fenced code blocks (```) are left alone by the HTML, URL and whitespace rules: an answer
-that teaches HTML or shows indented code must survive cleaning.
+The contract: code, markup that is content, tables and drawings come out byte-identical, and no rule
+empties a text. A text is first cut into CODE / GRID / PROSE pieces (`clean_code`): fenced blocks,
+inline `code` spans and paragraphs that read as code are CODE and no rule touches them; aligned tables
+and ASCII art are GRID and keep every character where it is. The rules:
 
-Every rule has a cheap test first (is there a '<'? a non-ASCII character?) so clean records cost
-little: the pipeline's budget is ~100 microseconds per record for all steps together.
+- html (`clean_html`): removes markup only where it is noise. The record's instruction decides first
+  (one about code, or one that asks to make HTML, a web page or a table, makes its markup content),
+  then the text (one that names tags as examples: "the <hr> tag"), then the markup itself (only certain
+  HTML tags go; `<nooutput>`, `List<String>`, `a<b`, XML stay). Script/style bodies are dropped.
+- urls (`clean_prose`): ASCII-only, so a URL glued to Chinese never swallows it; with `remove` the label,
+  brackets or line that only held the URL go too. A record whose instruction is about a URL or link,
+  or a text that is mostly its URL, keeps its URLs and is flagged `url_is_content`.
+- fix_unicode (ftfy, control and zero-width characters), width, whitespace, lowercase: on prose only
+  (whitespace and width not on grids, which they would misalign).
+- t2s (OpenCC): not on a record that asks for or talks about traditional characters; Japanese
+  sentences (with kana) and an original-script name after its romanisation ("Kenshi Yonezu (米津玄師)")
+  are left as written.
+
+Every rule has a cheap test first, and a text none of them would change is returned at once: most
+records cost a few string scans. OpenCC (pure Python, ~0.4 ms a text) runs only on texts holding a
+character it could change.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Literal
 
@@ -20,39 +32,35 @@ from pydantic import Field
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
+from tunesmith.data.steps.clean_code import CODE, PROSE, pieces, spans
+from tunesmith.data.steps.clean_html import HINT as _HTML_HINT
+from tunesmith.data.steps.clean_html import asks_for_markup, has_html, mentions_markup, strip_html
+from tunesmith.data.steps.clean_prose import remove_urls, replace_urls, tidy_whitespace, unmark, urls_are_the_text
+from tunesmith.data.steps.clean_script import Simplifier
 
 
 class CleanOptions(StepOptions):
-    html: bool = Field(True, description="Remove HTML tags (script/style bodies too) and decode entities.")
+    html: bool = Field(True, description=(
+        "Remove HTML that is noise (tags, script/style bodies, entities); markup the instruction asks for\n"
+        "or talks about, markup in code, XML and non-tag brackets (<nooutput>, List<String>) stay."))
     urls: Literal["keep", "remove", "replace"] = Field(
-        "keep", description="URLs: keep, remove, or replace with `url_placeholder`.")
+        "keep", description="URLs: keep, remove, or replace with `url_placeholder` (never inside code).")
     url_placeholder: str = Field("<URL>", description="What replaces a URL when urls=replace.")
     fix_unicode: bool = Field(True, description="Repair mojibake and broken escapes with ftfy; drop control and "
                                                 "zero-width characters.")
     width: Literal["none", "alnum", "all"] = Field("alnum", description=(
         "Full-width to half-width: alnum (letters, digits, the ideographic space; Chinese punctuation such\n"
-        "as ，！？ stays), all (every full-width form), none."))
-    whitespace: bool = Field(True, description="Collapse runs of spaces, strip line ends, at most one blank line.")
+        "as ，！？ stays), all (every full-width form, Chinese punctuation too), none."))
+    whitespace: bool = Field(True, description=(
+        "Collapse runs of spaces (ideographic ones too), strip line ends, at most one blank line; code,\n"
+        "aligned tables and ASCII art keep their spacing."))
     lowercase: bool = Field(False, description="Lower-case Latin letters (other scripts are untouched).")
-    t2s: bool = Field(False, description="Traditional to simplified Chinese (OpenCC t2s).")
+    t2s: bool = Field(False, description=(
+        "Traditional to simplified Chinese (OpenCC t2s); not where traditional characters are the task,\n"
+        "nor in Japanese sentences or original-script names."))
 
 
-# Tags or entities: only then is the HTML parser worth its cost.
-_HTML_HINT = re.compile(r"<[A-Za-z!/?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z]{2,8});")
-_BLOCK_TAGS = re.compile(r"<\s*/?\s*(?:p|div|br|li|ul|ol|tr|table|h[1-6]|section|article|pre|blockquote)\b[^>]*>",
-                         re.IGNORECASE)
-_DROP_TAGS = "script,style,noscript,template,head"
-# ASCII-only URL bodies: a URL never continues into CJK text or full-width punctuation.
-_URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.])www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
-_URL_TRAILING = ".,;:!?'\")]"
-_FENCE = re.compile(r"(```.*?(?:```|\Z))", re.DOTALL)
-# Runs of spaces inside a line (indentation at the start of a line is kept: nested lists, poems).
-_SPACES = re.compile(r"(?<=\S)(?:[ \t\u00a0\u2000-\u200a\u202f\u205f]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f])")
-_SPACE_HINT = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f]")  # what _SPACES changes besides "  "
-_LINE_END_SPACE = re.compile(r"[ \t\u00a0]+(?=\n|\Z)")
-_LINE_END_CHARS = (" ", "\t", "\u00a0")
-_BLANK_LINES = re.compile(r"\n{3,}")
-_ONE_LEADING_SPACE = re.compile(r"(?<=\n) (?=\S)")  # left by removed tags; real indentation is wider
+_WIDE_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")  # spaces the whitespace rule acts on
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\u2060\ufeff]")
 # Characters that only appear in mojibake or broken text; ftfy runs only when one is present.
 _SUSPECT = re.compile(r"[\x80-\xff\u0100-\u017f\u02c6\u02dc\u2018-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]")
@@ -61,10 +69,13 @@ _FULLWIDTH_ALNUM[0x3000] = 0x20
 _FULLWIDTH_ALL = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH_ALL[0x3000] = 0x20
 _LATIN_UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0100-\u024f]+")
+# An instruction about a URL or link: its record's URLs are content.
+_URL_CONTEXT = re.compile(r"(?<![a-z])(?:urls?|uris?|links?|hyperlinks?|websites?|web ?pages?|sites?|homepages?|"
+                          r"domains?)(?![a-z])|网址|链接|网站|网页|域名|主页|官网", re.IGNORECASE)
 
 
 class CleanStep(Step):
-    """HTML, URLs, broken unicode, width, whitespace, case, traditional->simplified."""
+    """HTML, URLs, broken unicode, width, whitespace, case, traditional->simplified; code and grids untouched."""
 
     name = "clean"
     Options = CleanOptions
@@ -85,133 +96,170 @@ class CleanStep(Step):
                                                      uncurl_quotes=False, explain=False)
         # One scan over non-ASCII text for every rare character the unicode, control and width rules act on:
         # most texts have none, and three scans cost three times one.
-        classes = ([_SUSPECT] if o.fix_unicode else []) + [_CONTROL] + ([self._wide_hint] if self._width else [])
+        classes = ([_SUSPECT] if o.fix_unicode else []) + [_CONTROL] + ([self._wide_hint] if self._width else []) + (
+            [_WIDE_SPACE] if o.whitespace else [])
         self._rare_hint = re.compile("[" + "".join(c.pattern[1:-1] for c in classes) + "]")
-        self._t2s = None
-        if o.t2s:
-            from opencc import OpenCC
+        self._t2s = Simplifier() if o.t2s else None
+        self._record: Example | None = None
+        self._asks: str | None = None
+        self._flags: dict[str, str] = {}
 
-            self._t2s = OpenCC("t2s")
-
+    # -- one record ----------------------------------------------------------------------------------
     def apply(self, example: Example) -> Example | Drop:
         self._changed = False
-        map_texts(example, self.clean_text, self._fields)
+        self._record, self._asks, self._flags = example, None, {}
+        try:
+            map_texts(example, self.clean_text, self._fields)
+        finally:
+            self._record = None
+        for reason, detail in self._flags.items():
+            self.flag(example, reason, detail)
         if self._changed:
             self.stats.changed += 1
         return example
 
+    def _instruction(self) -> str:
+        """What the record asks (system prompt and every user turn): it decides what is content."""
+        if self._asks is None:
+            ex = self._record
+            self._asks = "" if ex is None else "\n".join(
+                [ex.system or ""] + [t.content for t in ex.turns if t.role == "user"])
+        return self._asks
+
+    def _keep_flagged(self, reason: str, detail: str) -> None:
+        self._flags.setdefault(reason, detail)
+
+    # -- one text ------------------------------------------------------------------------------------
     def clean_text(self, text: str) -> str:
         """One text through every enabled rule; counts which rules changed something."""
-        original = text
+        o = self.options
         rare = self._has_rare(text)
-        if rare and self._ftfy_config is not None and not text.isascii() and _SUSPECT.search(text):
-            fixed = self._ftfy.fix_text(text, self._ftfy_config)
-            if fixed != text:
+        html = o.html and ("<" in text or "&" in text) and _HTML_HINT.search(text) is not None
+        urls = o.urls != "keep" and ("://" in text or "www." in text)
+        # Plain substring tests find the texts the whitespace rule could change (wide spaces count as rare).
+        space = o.whitespace and (rare or "  " in text or " \n" in text or "\n " in text or "\t" in text
+                                  or "\r" in text or "\n\n\n" in text or text[:1].isspace() or text[-1:].isspace())
+        script = self._t2s is not None and self._t2s.may_change(text)
+        if not (rare or html or urls or space or script or o.lowercase):
+            return text  # most texts: nothing any rule would change
+        original = text
+        if html:
+            text = self._html(text)
+            if text is not original:  # decoded entities (&#1;, &#65313;, &nbsp;) bring what other rules act on
+                rare = self._has_rare(text)
+                space = o.whitespace
+        parts = pieces(text)
+        if urls:
+            removed = self._urls(parts)
+            if removed is not parts:  # what a URL leaves (a space, a blank line) is the whitespace rule's
+                parts, space = removed, o.whitespace
+        if script and (self._t2s.is_the_task(self._instruction()) or self._t2s.is_the_task(text)):
+            script = False
+        last = len(parts) - 1
+        out = []
+        for i, (kind, piece) in enumerate(parts):
+            if kind != CODE:
+                piece = self._piece(piece, kind, i == 0, i == last, rare, space, script)
+            out.append(piece)
+        text = "".join(out)
+        if text != original:
+            self._changed = True
+        return text
+
+    def _piece(self, piece: str, kind: str, first: bool, last: bool, rare: bool, space: bool, script: bool) -> str:
+        """The rules on a PROSE or GRID piece; whitespace and width on PROSE only (they would misalign a grid)."""
+        if rare and self._ftfy_config is not None and not piece.isascii() and _SUSPECT.search(piece):
+            fixed = self._ftfy.fix_text(piece, self._ftfy_config)
+            if fixed != piece:
                 self.stats.counts["unicode"] += 1
-                text = fixed
-        before = text
-        text = self._prose(text) if "```" not in text else self._fenced(text)
-        if text is not before:  # decoded HTML entities (&#1;, &#65313;) can bring control or wide characters
-            rare = self._has_rare(text)
-        if rare and self._ftfy_config is not None and _CONTROL.search(text):
-            text = _CONTROL.sub("", text)
+                piece = fixed
+        if kind == PROSE and space:
+            tidy = tidy_whitespace(piece, first, last)
+            if tidy != piece:
+                self.stats.counts["whitespace"] += 1
+                piece = tidy
+        if rare and self._ftfy_config is not None and _CONTROL.search(piece):
+            piece = _CONTROL.sub("", piece)
             self.stats.counts["control_chars"] += 1
         # str.translate with a dict looks up every character in Python: only run it when a wide one is there.
-        if rare and self._width is not None and not text.isascii() and self._wide_hint.search(text):
-            wide = text.translate(self._width)
-            if wide != text:
+        if kind == PROSE and rare and self._width is not None and not piece.isascii() and self._wide_hint.search(piece):
+            wide = piece.translate(self._width)
+            if wide != piece:
                 self.stats.counts["width"] += 1
-                text = wide
-        return self._case_and_script(text, original)
+                piece = wide
+        if self.options.lowercase:
+            lower = _LATIN_UPPER.sub(lambda m: m.group().lower(), piece)
+            if lower != piece:
+                self.stats.counts["lowercase"] += 1
+                piece = lower
+        if script:
+            simple = self._t2s.convert(piece)
+            if simple != piece:
+                self.stats.counts["t2s"] += 1
+                piece = simple
+        return piece
 
     def _has_rare(self, text: str) -> bool:
         """Any character the unicode, control or width rules act on (one scan; most texts have none)."""
         return (_CONTROL if text.isascii() else self._rare_hint).search(text) is not None
 
-    def _fenced(self, text: str) -> str:
-        parts = _FENCE.split(text)  # odd indexes are fenced code
-        return "".join(p if i % 2 else self._prose(p) for i, p in enumerate(parts))
+    # -- the rules that need the record ----------------------------------------------------------------
+    def _html(self, text: str) -> str:
+        """Strip HTML outside code when it is noise: not asked for, not talked about, certainly HTML."""
+        parts = spans(text)  # fences and inline code are never markup to remove
+        prose = "".join(p for kind, p in parts if kind != CODE)
+        if not has_html(prose) or mentions_markup(prose) or asks_for_markup(self._instruction()):
+            return text
+        # One parse for the whole text, code spans held out by placeholders the parser passes through.
+        held = [p for kind, p in parts if kind == CODE]
+        marked, n = [], 0
+        for kind, p in parts:
+            if kind == CODE:
+                marked.append(f"\ue000{n}\ue001")
+                n += 1
+            else:
+                marked.append(p)
+        marked = "".join(marked)
+        stripped = strip_html(marked)
+        if held:
+            stripped = re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], stripped)
+        if not any(c.isalnum() for c in stripped):
+            self._keep_flagged("markup_is_content", "removing its HTML would leave nothing: kept as written")
+            return text
+        if stripped != text:
+            self.stats.counts["html"] += 1
+        return stripped
 
-    def _case_and_script(self, text: str, original: str) -> str:
-        """The last rules (lower case, traditional to simplified), and the changed-record mark."""
+    def _urls(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Remove or replace URLs in PROSE pieces, unless the URLs are what the record is about."""
         o = self.options
-        if o.lowercase:
-            lower = _LATIN_UPPER.sub(lambda m: m.group().lower(), text)
-            if lower != text:
-                self.stats.counts["lowercase"] += 1
-                text = lower
-        if self._t2s is not None and not text.isascii():
-            simple = self._t2s.convert(text)
-            if simple != text:
-                self.stats.counts["t2s"] += 1
-                text = simple
-        if text != original:
-            self._changed = True
-        return text
-
-    def _prose(self, text: str) -> str:
-        """Rules for text outside code fences: HTML, URLs, whitespace."""
-        o = self.options
-        if o.html and ("<" in text or "&" in text) and _HTML_HINT.search(text):
-            stripped = strip_html(text)
-            if stripped != text:
-                self.stats.counts["html"] += 1
-                text = stripped
-        if o.urls != "keep" and ("://" in text or "www." in text):
-            replacement = o.url_placeholder if o.urls == "replace" else ""
-            replaced, n = _URL.subn(lambda m: _replace_url(m, replacement), text)
-            if n:
-                self.stats.counts["urls"] += n
-                text = replaced
-        if o.whitespace:
-            tidy = tidy_whitespace(text)
-            if tidy != text:
-                self.stats.counts["whitespace"] += 1
-                text = tidy
-        return text
-
-
-def strip_html(text: str) -> str:
-    """Visible text of an HTML fragment: block tags become line breaks, script/style bodies vanish."""
-    from selectolax.lexbor import LexborHTMLParser
-
-    if "<" not in text:
-        return html.unescape(text)
-    marked = _BLOCK_TAGS.sub(lambda m: "\n" + m.group(), text)
-    tree = LexborHTMLParser(marked)
-    for node in tree.css(_DROP_TAGS):
-        node.decompose()
-    root = tree.body
-    return root.text(deep=True, separator="", strip=False) if root is not None else html.unescape(text)
-
-
-def _replace_url(match: re.Match, replacement: str) -> str:
-    url = match.group()
-    # Sentence punctuation and an unbalanced closing bracket after a URL belong to the sentence.
-    cut = len(url)
-    while cut and url[cut - 1] in _URL_TRAILING:
-        if url[cut - 1] == ")" and url[:cut].count("(") >= url[:cut].count(")"):
-            break
-        cut -= 1
-    return replacement + url[cut:]
+        if o.urls == "replace":
+            new, n = [], 0
+            for kind, piece in parts:
+                if kind == PROSE:
+                    piece, k = replace_urls(piece, o.url_placeholder)
+                    n += k
+                new.append((kind, piece))
+            self.stats.counts["urls"] += n
+            return new
+        new, n = [], 0
+        for kind, piece in parts:
+            if kind == PROSE:
+                piece, k = remove_urls(piece)
+                n += k
+            new.append((kind, piece))
+        if not n:
+            return parts
+        if _URL_CONTEXT.search(self._instruction()):
+            self._keep_flagged("url_is_content", "the instruction is about a URL, link or website: URLs kept")
+            return parts
+        if urls_are_the_text("".join(p for _, p in new)):
+            self._keep_flagged("url_is_content", "the URL is what the text is about: removing it would empty it")
+            return parts
+        self.stats.counts["urls"] += n
+        return [(k, unmark(p)) for k, p in new if unmark(p)]
 
 
 def _char_class(table: dict) -> re.Pattern:
     """A regex matching any character `table` maps."""
     return re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(table)) + "]")
-
-
-def tidy_whitespace(text: str) -> str:
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    # The two space rules start with a look-behind / look-ahead, which the regex engine tries at every
-    # position; these plain tests find exactly the texts they could change, and most texts are tidy.
-    if "  " in text or (not text.isascii() or "\t" in text) and _SPACE_HINT.search(text):
-        text = _SPACES.sub(" ", text)
-    if text[-1:] in _LINE_END_CHARS or " \n" in text or "\t\n" in text or "\u00a0\n" in text:
-        text = _LINE_END_SPACE.sub("", text)
-    if "\n " in text:
-        text = _ONE_LEADING_SPACE.sub("", text)
-    if "\n\n\n" in text:
-        text = _BLANK_LINES.sub("\n\n", text)
-    return text.strip()
