@@ -134,7 +134,9 @@ async function report(path) {
     el("p", {class: "big"}, `read ${c.read} · kept ${c.kept} (${(100 * c.kept_share).toFixed(1)}%) · rejected ${c.rejected}`,
       el("span", {class: "muted", text: ` · ${r.seconds} s`})),
     el("div", {class: "columns"},
-      el("div", {class: "col"}, el("h3", {text: "Drops by step and reason"}), dropsTable(r)),
+      el("div", {class: "col"}, el("h3", {text: "Drops by step and reason"}), dropsTable(r),
+        el("h3", {text: "Kept but flagged for review"}), flagsTable(r),
+        el("h3", {text: "Changed by each step"}), changesTable(r)),
       el("div", {class: "col"},
         el("h3", {text: "Record length (characters), before and after"}),
         used.length ? barChart(labels, [
@@ -155,14 +157,43 @@ function dropsTable(r) {
   return el("table", {class: "drops"}, el("tr", {}, el("th", {text: "step"}), el("th", {text: "reason"}),
     el("th", {text: "records"}), el("th", {text: "examples"})),
     r.drops.map((d) => {
-      const examples = (r.examples[`${d.step}/${d.reason}`] || []).map((row) => {
-        const rec = row.record || {};
-        const text = rec.turns ? rec.turns.map((t) => `[${t.role}] ${t.content}`).join("\n") : String(rec.raw || "");
-        return el("div", {class: "example"}, row.detail ? el("div", {class: "detail", text: row.detail}) : "",
-          el("pre", {text: text.length > 400 ? text.slice(0, 400) + " …" : text}));
-      });
+      const examples = (r.examples[`${d.step}/${d.reason}`] || []).map((row) => el("div", {class: "example"},
+        row.detail ? el("div", {class: "detail", text: row.detail}) : "", el("pre", {text: recordText(row.record || {})})));
       return el("tr", {}, el("td", {text: d.step}), el("td", {text: d.reason}), el("td", {class: "num", text: d.count}),
         el("td", {}, examples.length ? el("details", {}, el("summary", {text: `${examples.length} shown`}), examples) : ""));
+    }));
+}
+
+function recordText(rec) {
+  const text = rec.turns ? rec.turns.map((t) => `[${t.role}] ${t.content}`).join("\n") : String(rec.raw || "");
+  return text.length > 400 ? text.slice(0, 400) + " …" : text;
+}
+
+function flagsTable(r) {
+  const flags = r.flags || [];
+  if (!flags.length) return el("p", {class: "muted", text: "no record was flagged"});
+  return el("table", {class: "drops"}, el("tr", {}, ["step", "reason", "kept", "examples"].map((h) => el("th", {text: h}))),
+    flags.map((f) => {
+      const examples = ((r.flag_examples || {})[`${f.step}/${f.reason}`] || []).map((row) => el("div", {class: "example"},
+        row.detail ? el("div", {class: "detail", text: row.detail}) : "", el("pre", {text: recordText(row.record || {})})));
+      return el("tr", {}, el("td", {text: f.step}), el("td", {text: f.reason}), el("td", {class: "num", text: f.kept}),
+        el("td", {}, examples.length ? el("details", {}, el("summary", {text: `${examples.length} shown`}), examples) : ""));
+    }));
+}
+
+function changesTable(r) {
+  const changes = r.changes || {};
+  const steps = Object.entries(changes.by_step || {});
+  if (!steps.length) return el("p", {class: "muted", text: "no step changed a record"});
+  return el("table", {class: "drops"}, el("tr", {}, ["step", "records", "sample (before → after)"].map((h) => el("th", {text: h}))),
+    steps.map(([label, n]) => {
+      const sample = ((changes.sample || {})[label] || []).map((row) => el("div", {class: "example"},
+        el("div", {class: "detail", text: row.id}),
+        Object.keys({...row.before, ...row.after}).map((slot) => [
+          el("pre", {text: `${slot} before: ${(row.before || {})[slot] ?? ""}`}),
+          el("pre", {text: `${slot} after:  ${(row.after || {})[slot] ?? ""}`})])));
+      return el("tr", {}, el("td", {text: label}), el("td", {class: "num", text: n}),
+        el("td", {}, sample.length ? el("details", {}, el("summary", {text: `${sample.length} shown (diffs in report.html)`}), sample) : ""));
     }));
 }
 
@@ -174,8 +205,9 @@ function countsTable(counts, what, unit) {
 }
 
 function stepsTable(steps) {
-  return el("table", {class: "steps"}, el("tr", {}, ["step", "seen", "kept", "changed", "dropped"].map((h) => el("th", {text: h}))),
+  const byReason = (counts) => Object.entries(counts || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+  return el("table", {class: "steps"}, el("tr", {}, ["step", "seen", "kept", "changed", "dropped", "flagged"].map((h) => el("th", {text: h}))),
     Object.entries(steps).map(([label, s]) => el("tr", {}, el("td", {text: label}), el("td", {class: "num", text: s.seen}),
       el("td", {class: "num", text: s.kept}), el("td", {class: "num", text: s.changed}),
-      el("td", {text: Object.entries(s.dropped).map(([k, v]) => `${k}: ${v}`).join(", ")}))));
+      el("td", {text: byReason(s.dropped)}), el("td", {text: byReason(s.flagged)}))));
 }
