@@ -61,34 +61,6 @@ def test_quality_catches_each_bad_kind(example, reason):
     assert isinstance(out, Drop) and out.reason == reason, out
 
 
-MACHINE = [
-    ("作为一个人工智能语言模型，我没有个人观点，但我可以为你提供一些信息。", "ai_identity"),
-    ("As an AI language model, I don't have personal opinions.", "ai_identity"),
-    ("I'm sorry, but I cannot help with that request.", "refusal"),
-    ("抱歉，我无法回答这个问题。", "refusal"),
-    ("As of my last update in 2021, the population was 8 million.", "knowledge_cutoff"),
-    ("作为一个结果，在这个意义上，它是重要的去理解这一点，当涉及到数据时。", "translationese"),
-]
-
-
-@pytest.mark.parametrize("text,reason", MACHINE)
-def test_machine_text(text, reason):
-    out = MachineTextStep()(Example.single("问题 question", text))
-    assert isinstance(out, Drop) and out.reason == reason, out
-
-
-def test_machine_text_reads_only_the_answer_by_default_and_takes_custom_phrases(tmp_path):
-    assert not isinstance(MachineTextStep()(Example.single("What is an AI language model? as an AI language model",
-                                                           "A model of language.")), Drop)
-    lex = tmp_path / "mine.txt"
-    lex.write_text("# my phrases\n点击链接领取\n", encoding="utf-8")
-    step = MachineTextStep(MachineTextStep.Options(step="machine_text", phrases=["hope this helps"],
-                                                   lexicons=[str(lex)]))
-    assert step(Example.single("q", "Sure. Hope this helps!")).reason == "custom"
-    assert step(Example.single("q", "快来点击链接领取奖品")).reason == "custom"
-    assert not isinstance(step(Example.single("q", "I hope this helpsss")), Drop)  # word boundary
-
-
 def test_length():
     step = LengthStep(LengthStep.Options(step="length", min_chars=5, max_chars=20, fields=["output"]))
     assert step(Example.single("q", "abc")).reason == "too_short"
