@@ -10,33 +10,29 @@ changes.jsonl and flagged.jsonl, what each step changed and flagged, for review 
 Every finished shard is saved under the work folder (kept records, rejects, stats) with its done
 marker written last, so an interrupted run started again with the same config and inputs skips the
 finished shards and ends with the same output. A fingerprint of the config and the inputs' sizes and
-modification times guards against resuming someone else's work.
+modification times guards against resuming someone else's work (pipeline_work.py).
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import json
 import logging
 import shutil
 import sys
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from tunesmith.data.example import Example
-from tunesmith.data.formats.files import Raw
 from tunesmith.data.pipeline_config import PrepareConfig, load_config
 from tunesmith.data.pipeline_output import direct_output, gather
 from tunesmith.data.pipeline_review import ReviewSaver, gather_review
-from tunesmith.data.pipeline_stage import (BatchResult, json_lines, rejected_row, run_records, stage_for,
-                                           step_labels, unwritable_row, write_scratch)
+from tunesmith.data.pipeline_stage import BatchResult, rejected_row, run_records, stage_for, step_labels, unwritable_row
+from tunesmith.data.pipeline_work import (KeptShard, ReadShard, lean_gc, lean_gc_worker, load_kept, open_work_dir,
+                                          read_shards, save_shard)
 from tunesmith.data.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.io import atomic_path, atomic_write_text
@@ -105,7 +101,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
             _try_build(lambda: stage_for(stage.options), stage.options)
     builder = report.ReportBuilder(cfg, [label for s in stages for label in s.labels])
     direct = direct_output(cfg, stages[-1].kind == "records", builder.has_language_step)
-    work = _open_work_dir(cfg)
+    work = open_work_dir(cfg)
     result = PrepareResult()
     with lean_gc():
         shard_counts, result.resumed_shards = _run_stages(cfg, stages, work, direct, progress)
@@ -124,7 +120,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
     if direct is not None:  # the workers wrote the output lines: join them
         result.kept, write_rejects = gather(result.output, last, shard_counts[-1], builder)
     else:
-        result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in _load_kept(last, i)),
+        result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in load_kept(last, i)),
                                     write_rejects, builder)
     result.rejected_path = out_dir / "rejected.jsonl"
     rejected_files = [work / f"stage{s}" / f"{i:06d}.rejected.jsonl"
@@ -165,10 +161,10 @@ def _run_stages(cfg: PrepareConfig, stages: list[Stage], work: Path, direct, pro
         folder = work / f"stage{index}"
         folder.mkdir(parents=True, exist_ok=True)
         if index == 0:
-            source = _read_shards(cfg)
+            source = read_shards(cfg)
         else:
             source = (KeptShard(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
-        save = direct.save if direct is not None and index == len(stages) - 1 else _save_shard
+        save = direct.save if direct is not None and index == len(stages) - 1 else save_shard
         if stage.kind == "records":  # its changes and flags are saved with each shard
             save = ReviewSaver(save, cfg.output.diffs)
         if stage.kind == "records" and cfg.engine == "ray" and stage.options:
@@ -231,45 +227,11 @@ def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder
 def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int, save,
               changes: bool = False) -> int:
     """One shard of a record stage, start to end (in a worker process): its records, the steps, the saved
-    shard (`save`: `_save_shard`, or the final stage's `DirectOutput.save`, wrapped by a ReviewSaver).
+    shard (`save`: `save_shard`, or the final stage's `DirectOutput.save`, wrapped by a ReviewSaver).
     Returns how many records it read."""
     items = shard.items()
     save(folder, index, run_records(options, items, changes))
     return len(items)
-
-
-@contextmanager
-def lean_gc():
-    """Freeze what exists (modules, models, automata) out of the cycle collector's reach and let it run
-    less often; undone afterwards. A shard makes ~100k short-lived objects and no cycles, and the default
-    collector, walking again everything it saw before, took ~10-25% of the CPU of parsing a shard.
-    The settings are the process's: runs in several threads share one change, undone by the last to end."""
-    global _lean_depth, _saved_threshold
-    with _lean_lock:
-        if _lean_depth == 0:
-            _saved_threshold = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(20_000, 20, 20)
-        _lean_depth += 1
-    try:
-        yield
-    finally:
-        with _lean_lock:
-            _lean_depth -= 1
-            if _lean_depth == 0:
-                gc.set_threshold(*_saved_threshold)
-                gc.unfreeze()
-
-
-_lean_lock = threading.Lock()
-_lean_depth = 0
-_saved_threshold = gc.get_threshold()
-
-
-def _lean_gc_worker() -> None:
-    """The same for a worker process, for its whole life (it only ever runs shards)."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engine: str) -> tuple[int, int]:
@@ -281,7 +243,7 @@ def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engi
         from tunesmith.data.ray_engine import ray_map
 
         step.mapper = ray_map
-    per_shard = [_load_kept(previous, i) for i in range(shards)]
+    per_shard = [load_kept(previous, i) for i in range(shards)]
     everything = [e for part in per_shard for e in part]
     decisions = step(everything) if everything else []
     if len(decisions) != len(everything):
@@ -303,12 +265,12 @@ def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engi
                 kept.append(example)
         if i == 0:  # set-wide tallies (clusters, ...) are reported once
             stats.counts.update(step.stats.counts)
-        _save_shard(folder, i, BatchResult(kept, rejected, {label: stats}))
+        save_shard(folder, i, BatchResult(kept, rejected, {label: stats}))
     return shards, 0
 
 
 # ---------------------------------------------------------------------------------------------
-# Input, shards, output
+# Input, workers, output
 # ---------------------------------------------------------------------------------------------
 
 def _check_inputs(cfg: PrepareConfig) -> None:
@@ -332,78 +294,12 @@ def _try_build(make, options: list[StepOptions]) -> None:
                           "check the steps' options (model paths, lexicon files)") from None
 
 
-@dataclass
-class ReadShard:
-    """Up to `shard_size` raw records of the inputs, turned into Examples by whoever runs the shard."""
-    readers: list                      # formats.Reader per input file
-    # (reader index, *the fields of a files.Raw*): plain tuples pickle for the workers ~10x faster than Raws
-    raws: list = field(default_factory=list)
-    first: int = 0                     # records before this shard (default ids are "#<position>")
-
-    def add(self, which: int, raw: Raw) -> None:
-        self.raws.append((which, raw.line, raw.raw, raw.value, raw.error, raw.unparsed))
-
-    def __len__(self) -> int:
-        return len(self.raws)
-
-    def items(self) -> list:
-        out = []
-        for seq, (which, *fields) in enumerate(self.raws, self.first + 1):
-            item = self.readers[which].example(Raw(*fields))
-            if isinstance(item, Example) and not item.meta.get("id"):
-                item.meta["id"] = f"#{seq}"
-            out.append(item)
-        return out
-
-
-@dataclass
-class KeptShard:
-    """The kept records of one shard of the stage before."""
-    folder: Path
-    index: int
-
-    def __len__(self) -> int:
-        return json.loads((self.folder / f"{self.index:06d}.stats.json").read_text())["kept"]
-
-    def items(self) -> list[Example]:
-        return _load_kept(self.folder, self.index)
-
-
-def _read_shards(cfg: PrepareConfig) -> Iterator[ReadShard]:
-    """The inputs' raw records (JSON Lines unparsed: the workers parse), `shard_size` at a time."""
-    from tunesmith.data import formats
-
-    readers = [formats.reader(path, cfg.format, strict=cfg.strict) for path in cfg.inputs]
-    shard = ReadShard(readers)
-    for which, reader in enumerate(readers):
-        for raw in reader.raws():
-            shard.add(which, raw)
-            if len(shard.raws) == cfg.shard_size:
-                yield shard
-                shard = ReadShard(readers, first=shard.first + len(shard.raws))
-    if shard.raws:
-        yield shard
-
-
 def _pool(workers: int, options: list[StepOptions]) -> ProcessPoolExecutor:
     import multiprocessing as mp
 
     # fork is quick, but not safe once torch has started its threads in this process.
     method = "spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method), initializer=_lean_gc_worker)
-
-
-def _save_shard(folder: Path, index: int, batch: BatchResult) -> None:
-    """Kept records, rejects, then the stats file: its presence marks the shard finished."""
-    base = folder / f"{index:06d}"
-    write_scratch(Path(f"{base}.kept.jsonl"), json_lines(e.to_dict() for e in batch.kept))
-    write_scratch(Path(f"{base}.rejected.jsonl"), json_lines(batch.rejected))
-    write_scratch(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False))
-
-
-def _load_kept(folder: Path, index: int) -> list[Example]:
-    with open(folder / f"{index:06d}.kept.jsonl", encoding="utf-8") as f:
-        return [Example.from_dict(json.loads(line)) for line in f]
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method), initializer=lean_gc_worker)
 
 
 def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list[dict], builder) -> int:
@@ -448,44 +344,6 @@ def _gather_clusters(files: list[Path], path: Path) -> None:
 
 def _atomic_write(path: Path, text: str) -> None:
     atomic_write_text(path, text)  # the run's outputs are flushed to disk; work files use write_scratch
-
-
-# ---------------------------------------------------------------------------------------------
-# Resume
-# ---------------------------------------------------------------------------------------------
-
-def fingerprint(cfg: PrepareConfig) -> str:
-    """What the work folder's shards depend on: steps, reading, sharding, and the inputs' identity."""
-    h = hashlib.sha256()
-    # The output format too: the last stage's shards hold lines of the output file (pipeline_output.py).
-    h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
-                         "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
-                         "changes": [cfg.output.changes, cfg.output.diffs],
-                         "output_kind": Path(cfg.output.path).suffix.lower()}, sort_keys=True).encode())
-    for path in cfg.inputs:
-        st = Path(path).stat()
-        h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()
-
-
-def _open_work_dir(cfg: PrepareConfig) -> Path:
-    work = cfg.work_folder()
-    mark = work / "fingerprint"
-    want = fingerprint(cfg)
-    if work.exists():
-        same = mark.is_file() and mark.read_text().strip() == want
-        if not (cfg.resume and same):
-            if same or mark.is_file() or not any(work.iterdir()):
-                log.info("starting afresh in %s", work)
-                shutil.rmtree(work)
-            else:
-                raise DataError(f"work_dir {work} exists but was not made by `data prepare`",
-                                "choose another work_dir, or delete the folder")
-        else:
-            log.info("resuming from %s", work)
-    work.mkdir(parents=True, exist_ok=True)
-    write_scratch(mark, want + "\n")
-    return work
 
 
 def count_drops(rows: Iterable[dict]) -> Counter:

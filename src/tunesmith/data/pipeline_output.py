@@ -31,7 +31,7 @@ class DirectOutput:
     sample: int      # texts per shard kept for the report's language mix (0 when a language step ran)
 
     def save(self, folder: Path, index: int, batch: BatchResult) -> None:
-        """Like `pipeline._save_shard`, with output lines instead of kept Examples; stats file last."""
+        """Like `pipeline_work.save_shard`, with output lines instead of kept Examples; stats file last."""
         from tunesmith.data.report import KeptTally
 
         lines, unwritable, tally = [], [], KeptTally(self.sample)

@@ -148,7 +148,7 @@ def merge_samples(into: dict[str, list[dict]], more: dict[str, list[dict]], k: i
 
 @dataclass(frozen=True)
 class ReviewSaver:
-    """Wraps a shard saver (`pipeline._save_shard` or `DirectOutput.save`): writes the shard's changes and
+    """Wraps a shard saver (`pipeline_work.save_shard` or `DirectOutput.save`): writes the shard's changes and
     flags first, then lets it write the rest, its stats file (the done mark) last. Picklable for workers."""
     inner: Callable
     diffs: bool = False
