@@ -18,7 +18,9 @@ whether a careful data engineer agrees. The script prints, per step, kind and re
 decisions there are, how many are labelled, and the precision of the labelled ones (right / labelled);
 it writes the decisions still unlabelled to --out/unlabelled.jsonl (each with what is needed to judge
 it: the record, or before/after/diff, and empty `label`/`why` to fill in) and the labels that match no
-decision of this run (stale: the step no longer does that) to --out/stale.jsonl.
+decision of this run (stale: the step no longer does that) to --out/stale.jsonl. A label of kind
+`miss` names a record the step should have dropped or flagged for `reason` and did not: the script
+says how many such known misses are still missed and how many the step now catches.
 
 A label matches a decision by id, step and kind, and by reason for drops and flags. A change matches
 whatever reason its label gives (a step does not say why per record); a mask's reason is the PII type
@@ -39,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("drop", "change", "mask", "flag")
+MISS = "miss"   # a label's kind for a record the step should have caught and did not (a recall note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +163,9 @@ def read_labels(folder: Path) -> tuple[list[Label], list[str]]:
             except (ValueError, KeyError, TypeError) as e:
                 problems.append(f"{where}: not a label ({type(e).__name__}: {e})")
                 continue
-            if label.kind not in KINDS or label.label not in ("right", "wrong"):
-                problems.append(f"{where}: kind must be one of {'/'.join(KINDS)} and label right/wrong")
+            if label.kind not in (*KINDS, MISS) or label.label not in ("right", "wrong"):
+                problems.append(f"{where}: kind {label.kind!r} / label {label.label!r}: kind must be one of "
+                                f"{'/'.join((*KINDS, MISS))} and label right/wrong")
                 continue
             labels.append(label)
     return labels, problems
@@ -175,6 +179,7 @@ class Tally:
     stale: list[Label] = field(default_factory=list)
     not_run: list[Label] = field(default_factory=list)    # labels of steps this run did not run
     conflicts: list[str] = field(default_factory=list)    # decisions labelled both right and wrong
+    misses: dict[tuple, Counter] = field(default_factory=lambda: defaultdict(Counter))  # (step, reason) -> missed, caught
 
 
 def tally(decisions: list[Decision], labels: list[Label], steps_run: set[str]) -> Tally:
@@ -186,6 +191,14 @@ def tally(decisions: list[Decision], labels: list[Label], steps_run: set[str]) -
         by_record[d.id, d.step, d.kind].append(d)
     verdicts: dict[tuple, list[Label]] = defaultdict(list)
     for label in labels:
+        if label.kind == MISS:  # caught now when the step drops or flags the record for that reason
+            caught = any(d.reason == label.reason for kind in ("drop", "flag")
+                         for d in by_record.get((label.id, label.step, kind), []))
+            if label.step in steps_run:
+                t.misses[label.step, label.reason]["caught" if caught else "missed"] += 1
+            else:
+                t.not_run.append(label)
+            continue
         hits = [d for d in by_record.get((label.id, label.step, label.kind), []) if label.matches(d)]
         if hits:
             for d in hits:
@@ -370,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     if t.not_run:
         print(f"{len(t.not_run)} labels of steps not run here (" +
               ", ".join(sorted({label.step for label in t.not_run})) + ")")
+    if t.misses:
+        print("known misses (labelled `miss`): " + ", ".join(
+            f"{step}/{reason}: {c['missed']} still missed, {c['caught']} caught now"
+            for (step, reason), c in sorted(t.misses.items())))
     for line in t.conflicts:
         print(f"conflict: {line}")
     for line in problems:

@@ -87,9 +87,11 @@ def test_precision_counts_each_labelled_decision_once(bench, tmp_path):
         {"id": "set:6", "step": "pii", "kind": "mask", "reason": "mobile", "label": "right", "why": "a phone"},
         {"id": "set:7", "step": "language", "kind": "flag", "reason": "language_exercise", "label": "right"},
         {"id": "set:1", "step": "perplexity", "kind": "drop", "reason": "high", "label": "right"},
+        {"id": "set:8", "step": "quality", "kind": "miss", "reason": "repetitive", "label": "wrong", "why": "loops"},
+        {"id": "set:1", "step": "quality", "kind": "miss", "reason": "repetitive", "label": "wrong", "why": "now"},
     ])
     labels, problems = bench.read_labels(labels_dir)
-    assert len(labels) == 10 and len(problems) == 2
+    assert len(labels) == 12 and len(problems) == 2
     assert problems[0].startswith("quality.jsonl:7: not a label") and problems[1].startswith("quality.jsonl:8:")
     t = bench.tally(decisions, labels, {"quality", "clean", "pii", "language"})
     repetitive = t.rows["quality", "drop", "repetitive"]
@@ -100,6 +102,7 @@ def test_precision_counts_each_labelled_decision_once(bench, tmp_path):
     # a label for a reason the step no longer gives, or a record it no longer touches, is stale
     assert sorted((s.id, s.reason) for s in t.stale) == [("set:4", "trivial_output"), ("set:9", "repetitive")]
     assert [s.step for s in t.not_run] == ["perplexity"]
+    assert dict(t.misses["quality", "repetitive"]) == {"missed": 1, "caught": 1}  # set:8 missed; set:1 dropped now
     assert t.rows["quality", "drop", "empty_output"]["unlabelled"] == 1
     assert t.rows["clean", "change", ""]["wrong"] == 1          # a change matches whatever reason its label gives
     assert t.rows["pii", "mask", "phone"]["right"] == 1          # "mobile" is one of <PHONE>'s types
