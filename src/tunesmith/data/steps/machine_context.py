@@ -17,6 +17,8 @@ from functools import cached_property
 
 import regex
 
+from tunesmith.data.steps.machine_patterns import ASKS_FOR_INPUT
+
 _F = regex.IGNORECASE
 
 # What the instruction asks for when the answer is text to be written, not the assistant's own reply:
@@ -80,6 +82,7 @@ _GREETING = regex.compile(r"\W*(?:您好|你好|嗨|哈喽|喔不|哦|噢|啊|�
 _SENTENCE_END = regex.compile(r"[。！？!?\n]|\.(?=\s|$)")
 _FIRST_PERSON = regex.compile(r"我(?!们)|\b(?:I|I'm|I’m|I've|I'd|I'll|me|my|myself)\b")
 _SPEAKER = regex.compile(r"^[ \t>*\-]*(?:\*\*)?([^\n:：。！？!?,，\"“”]{1,20}?)(?:\*\*)?[ \t]*[:：]", regex.M)
+_HEAD, _TAIL = 400, 200  # characters searched for an introduction or a request for input
 _QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("‘", "’"))
 
 
@@ -89,7 +92,6 @@ class Request:
     def __init__(self, instruction: str, input: str = "") -> None:
         self.instruction = instruction or ""
         self.text = f"{self.instruction}\n{input}" if input else self.instruction
-        self.lower = self.text.lower()
 
     @cached_property
     def transform(self) -> bool:
@@ -125,7 +127,11 @@ class Request:
 
     def echoes(self, phrase: str) -> bool:
         """The phrase is in the instruction or input: the answer rewrites, corrects or quotes it."""
-        return len(phrase) >= 4 and phrase.lower() in self.lower
+        return len(phrase) >= 4 and phrase.lower() in self._lower
+
+    @cached_property
+    def _lower(self) -> str:
+        return self.text.lower()
 
 
 class Answer:
@@ -181,4 +187,12 @@ class Answer:
 
     @cached_property
     def self_introduction(self) -> bool:
-        return bool(_SELF_INTRODUCTION.search(self.text))
+        """Introduces itself by name or maker, in its first lines (where identity answers do)."""
+        return bool(_SELF_INTRODUCTION.search(self.text, 0, _HEAD))
+
+    @cached_property
+    def asks_for_input(self) -> bool:
+        """Asks for what the record lacks ("您没有提供文章", "please provide the text"), near its start or end."""
+        text = self.text
+        return bool(ASKS_FOR_INPUT.search(text, 0, _HEAD) or (len(text) > _HEAD and
+                                                              ASKS_FOR_INPUT.search(text, len(text) - _TAIL)))

@@ -58,6 +58,7 @@ class Pattern:
     back: int = 0               # 0: the match starts at the trigger; else it may start up to `back` before it
     first_person: bool = False  # the sentence must also say 我 / I / my (作为X… alone may be about Siri)
     task_refusal: bool = False  # refuses the task itself ("I can't help with that"), even when content was asked
+    needs_ai_word: bool = False  # tried only if one of AI_WORDS is somewhere in the text
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,16 @@ class Family:
 
 
 def _p(source: str, triggers: tuple[str, ...], back: int = 0, first_person: bool = False,
-       task_refusal: bool = False) -> Pattern:
-    return Pattern(regex.compile(source, _F), triggers, back, first_person, task_refusal)
+       task_refusal: bool = False, needs_ai_word: bool = False) -> Pattern:
+    return Pattern(regex.compile(source, _F), triggers, back, first_person, task_refusal, needs_ai_word)
 
 
 _ZH_I_AM = ("我是", "我只是", "我仅是", "我仅仅是", "我就是", "我本身是", "我其实是", "我不过是", "我只不过是", "我乃")
 _EN_I_AM = ("i'm", "i’m", "i am")
+# Words one of which an English identity pattern needs somewhere in the text before it is tried at its
+# trigger: "as a" and "I am" alone stand in every other English answer.
+AI_WORDS = ("ai", "a.i.", "artificial", "language model", "llm", "chatbot", "chat bot", "bot", "text-based",
+            "virtual", "digital", "conversational", "computer", "software", "machine", "neural", "gpt", "openai")
 _EN_I_CANT_T = ("i cannot", "i can't", "i can’t", "i can not", "i am unable", "i'm unable", "i’m unable", "i am not able",
                 "i'm not able", "i’m not able", "i won't", "i won’t", "i will not")
 _EN_I_DONT = ("i don't", "i do not", "i don’t")
@@ -94,13 +99,15 @@ AI_IDENTITY = Family("identity", "ai_identity", True, (
     # the identity-set introduction: 我是X，一个由Y开发的人工智能助手 / I'm X, an AI assistant
     _p(rf"我(?:是|叫|名叫|名为)\s*[^，,。！？!?\n]{{1,16}}[，,]\s*(?:是)?\s*{_ZH_MEASURE}\s*{_ZH_SLOT}{_ZH_AI}"
        r"(?=\s*(?:[，,。！!；;：:]|$))", ("我是", "我叫", "我名叫", "我名为")),
-    _p(rf"\bI(?:'m|’m|\s+am)\s+[\w{{}}-]+(?:\s+[\w{{}}-]+)?,\s+(?:an?\s+|your\s+)?{_EN_AI}\b", _EN_I_AM),
+    _p(rf"\bI(?:'m|’m|\s+am)\s+[\w{{}}-]+(?:\s+[\w{{}}-]+)?,\s+(?:an?\s+|your\s+)?{_EN_AI}\b",
+       (", an ai", ", an artificial", ", a language model", ", a large language model", ", your ai", ", a virtual",
+        ", a digital", ", a conversational", ", an ai-powered", ", a chatbot", ", an llm"), back=40),
     # As an AI (language model|assistant) …, with I/my in the same sentence
     _p(rf"\b(?:as|being)\s+(?:an?\s+|the\s+)?{_EN_AI}{_EN_NOT_JOB}\b",
-       ("as a", "as an", "as the", "being a", "being an", "as artificial", "as ai"), first_person=True),
+       ("as a", "as an", "as the", "being a", "being an"), first_person=True, needs_ai_word=True),
     # I'm (just) an AI / I am a language model / I'm a virtual assistant
     _p(rf"\bI(?:'m|’m|\s+am)\s+(?:(?:just|only|simply|merely|but|basically|essentially|still)\s+)?"
-       rf"(?:an?\s+)?{_EN_AI}{_EN_NOT_JOB}\b", _EN_I_AM),
+       rf"(?:an?\s+)?{_EN_AI}{_EN_NOT_JOB}\b", _EN_I_AM, needs_ai_word=True),
     _p(r"\b(?:AI|language)\s+(?:models?|assistants?|systems?)\s+like\s+(?:me|myself)\b"
        r"|\b(?:AI|artificial intelligence)\s+(?:assistant|model|system)[\w ,-]{0,30}?\blike\s+myself\b",
        ("like me", "like myself"), back=60),
@@ -151,7 +158,8 @@ CAPABILITY = Family("capability", "ai_identity", False, (
        r"|videos|the\s+image|the\s+photo|your)|view\s+(?:images|pictures|photos|videos)|watch\s+videos"
        r"|listen\s+to\s+(?:music|audio)|process\s+(?:audio|images|video)|remember\s+(?:past|previous))", _EN_I_CANT_T),
     _p(r"\bI(?:'m|’m|\s+am)\s+not\s+capable\s+of\s+(?:having|feeling|experiencing|seeing|creating\s+(?:a\s+|an\s+)?"
-       r"(?:painting|image|picture|drawing|visual)|generating\s+(?:images|visual))", _EN_I_AM),
+       r"(?:painting|image|picture|drawing|visual)|generating\s+(?:images|visual))",
+       ("i'm not capable", "i am not capable", "i’m not capable")),
 ))
 
 # An apology followed by "I can't", or a policy refusal. The `verb` group is what is refused: "I can't
@@ -203,7 +211,8 @@ ASKS_FOR_INPUT = regex.compile(
     r"|缺少(?:必要的)?(?:信息|内容|输入|上下文)|提供更多(?:的)?(?:信息|细节|内容|上下文)"
     r"|\byou\s+(?:didn't|did\s+not|haven't|have\s+not|forgot\s+to)\s+(?:provide|give|include|specify|share|mention"
     r"|attach|tell)|\b(?:please|could\s+you|can\s+you|kindly)\s+(?:provide|share|specify|give\s+me|tell\s+me|send"
-    r"|paste|include|describe)|\bwithout\s+(?:additional|more|further|any)\s+(?:information|context|details)"
+    r"|paste|include|describe)|\bif\s+you\s+(?:could\s+)?(?:share|provide|give|send|paste|include)\b"
+    r"|\bwithout\s+(?:additional|more|further|any)\s+(?:information|context|details)"
     r"|\b(?:was|were|has\s+been|have\s+been)\s+not\s+provided|\bnot\s+(?:been\s+)?provided\b"
     r"|\bneed\s+(?:more|additional|some)\s+(?:information|details|context)", _F)
 

@@ -90,7 +90,8 @@ class MachineTextStep(Step):
         # Strong families first: one strong hit decides the record.
         self._patterns = [(f, p) for f in sorted(mp.FAMILIES, key=lambda f: not f.strong) if f.reason in o.categories
                           for p in f.patterns]
-        self._prefilter = PhraseMatcher((t, i) for i, (_, p) in enumerate(self._patterns) for t in p.triggers)
+        self._prefilter = PhraseMatcher([(t, i) for i, (_, p) in enumerate(self._patterns) for t in p.triggers]
+                                        + [(w, _AI_WORD) for w in mp.AI_WORDS])
         self._no_output = "no_output" in o.categories
         custom = [(p, "custom") for p in o.phrases] + [(p, "custom") for path in o.lexicons for p in read_lexicon(path)]
         self._custom = PhraseMatcher(custom) if custom else None
@@ -103,11 +104,13 @@ class MachineTextStep(Step):
         markers: set[str] = set()
         flags: dict[str, str] = {}
         for text, asked in self._texts(example):
+            if not text:
+                continue
             if self._custom is not None:
                 for m in self._custom.find(text):
                     self.stats.counts["custom"] += 1
                     return Drop("custom", m.phrase)
-            verdict = self._judge(text, asked) if text else None
+            verdict = self._judge(text, asked)
             if isinstance(verdict, Drop):
                 self.stats.counts[verdict.reason] += 1
                 return verdict
@@ -122,29 +125,30 @@ class MachineTextStep(Step):
             self.flag(example, reason, detail)
         return example
 
-    def _texts(self, example: Example):
+    def _texts(self, example: Example) -> list[tuple[str, Turn | None]]:
         """(text, the user turn it answers): each chosen answer with the user turn before it; any other
         chosen text (system, instruction, input) with none."""
         turns = example.turns
         if self._fields == ("output",):  # the default: the last answer only
             for i in range(len(turns) - 1, -1, -1):
                 if turns[i].role == "assistant":
-                    yield turns[i].content, (turns[i - 1] if i and turns[i - 1].role == "user" else None)
-                    return
-            return
-        every = "all" in self._fields
-        if (every or "system" in self._fields) and example.system:
-            yield example.system, None
+                    return [(turns[i].content, turns[i - 1] if i and turns[i - 1].role == "user" else None)]
+            return []
+        fields, every = self._fields, "all" in self._fields
+        out: list[tuple[str, Turn | None]] = []
+        if (every or "system" in fields) and example.system:
+            out.append((example.system, None))
         last_user = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
         last_answer = max((i for i, t in enumerate(turns) if t.role == "assistant"), default=None)
         for i, turn in enumerate(turns):
             if turn.role == "assistant":
-                if every or ("output" in self._fields and i == last_answer):
-                    yield turn.content, (turns[i - 1] if i and turns[i - 1].role == "user" else None)
-            elif every or ("instruction" in self._fields and i == last_user):
-                yield turn.content, None
-            if turn.input and (every or ("input" in self._fields and i == last_user)):
-                yield turn.input, None
+                if every or ("output" in fields and i == last_answer):
+                    out.append((turn.content, turns[i - 1] if i and turns[i - 1].role == "user" else None))
+            elif every or ("instruction" in fields and i == last_user):
+                out.append((turn.content, None))
+            if turn.input and (every or ("input" in fields and i == last_user)):
+                out.append((turn.input, None))
+        return out
 
     # -- one text ---------------------------------------------------------------------------------
     def _judge(self, text: str, asked: Turn | None) -> Drop | tuple[str, str] | None:
@@ -172,12 +176,15 @@ class MachineTextStep(Step):
     def _hits(self, text: str, found) -> list[_Hit]:
         """Each pattern tried only where one of its trigger words stands, strong families first."""
         seen: dict[int, int] = {}  # pattern -> end of its last match (overlapping triggers try it once)
+        ai_word = any(m.category == _AI_WORD for m in found)
         hits = []
         for trigger in sorted(found, key=lambda m: (m.category, m.start)):
             index = trigger.category
-            if trigger.start < seen.get(index, -1):
+            if index == _AI_WORD or trigger.start < seen.get(index, -1):
                 continue
             family, pattern = self._patterns[index]
+            if pattern.needs_ai_word and not ai_word:
+                continue
             if pattern.back:
                 m = pattern.regex.search(text, max(0, trigger.start - pattern.back), trigger.end)
             else:
@@ -206,7 +213,7 @@ class MachineTextStep(Step):
             return None
         if hit.hedge:
             return family.reason, f"hedge: {phrase}"
-        if mp.ASKS_FOR_INPUT.search(answer.text):
+        if answer.asks_for_input:
             return "asks_for_input", phrase
         if answer.at_opening(hit.start):
             return Drop(family.reason, phrase)
@@ -215,7 +222,7 @@ class MachineTextStep(Step):
     def _canned(self, text: str, asked: Turn | None) -> Drop | tuple[str, str] | None:
         """Alpaca's empty answers: "<nooutput>", "无输出", "不适用（GPT 模型无法…）"."""
         bare = text.strip().rstrip("。.!！").strip().lower()
-        if mp.GPT_CANNOT.search(text):
+        if mp.GPT_CANNOT.match(text):
             return Drop("no_output", text.strip())
         if bare in mp.CANNED_EMPTY or bare.replace(" ", "") in mp.CANNED_EMPTY:
             if asked is not None and Request(asked.content, asked.input or "").asks_program_output:
@@ -226,6 +233,9 @@ class MachineTextStep(Step):
         return None
 
 
+_AI_WORD = -1  # the prefilter's category for mp.AI_WORDS
+
+
 def _first_person(text: str, m) -> bool:
     return Answer(text).first_person_near(m.start(), m.end())
 
@@ -233,4 +243,4 @@ def _first_person(text: str, m) -> bool:
 def _self_identity(answer: Answer, request: Request) -> bool:
     """The assistant introduces itself, as identity-tuning data does: placeholders, or a name/maker
     when it was asked who it is."""
-    return answer.self_introduction and ("{{" in answer.text or request.identity_question)
+    return ("{{" in answer.text or request.identity_question) and answer.self_introduction
