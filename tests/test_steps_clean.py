@@ -38,10 +38,20 @@ def test_text_that_only_mentions_angle_brackets_is_untouched():
 
 
 def test_urls_glued_to_chinese_never_swallow_it():
-    out, _ = clean("详见https://example.com/a?b=1。然后继续阅读第二段内容，www.test.cn也可以。", urls="remove")
-    assert out == "详见。然后继续阅读第二段内容，也可以。"
+    out, _ = clean("详见https://example.com/a?b=1。然后继续阅读第二段内容，www.test.cn也可以。", urls="replace")
+    assert out == "详见<URL>。然后继续阅读第二段内容，<URL>也可以。"
     out, _ = clean("See (https://example.com/x_(y)) and http://a.b/c.", urls="replace")
     assert out == "See (<URL>) and <URL>."
+    out, _ = clean("第一段（https://example.com/a?b=1）。第二段。", urls="remove")
+    assert out == "第一段。第二段。"
+
+
+def test_a_url_inside_a_sentence_stays_and_the_record_is_flagged():
+    for text in ("从<https://nodejs.org>下载并安装最新版本。", "Download it from https://nodejs.org and install it.",
+                 "详见https://example.com/a?b=1。", 'The page "www.example.com" loads fast.'):
+        ex, step = run("介绍一下 Node.js 的安装。", text, urls="remove")
+        assert ex.output == text
+        assert [f["reason"] for f in ex.meta["flags"]] == ["url_in_sentence"]
 
 
 def test_code_fences_are_left_alone():
@@ -203,16 +213,16 @@ def test_url_removal_leaves_no_empty_brackets_labels_or_lines():
     assert out == "Open the site in your browser or the app."
 
 
-@pytest.mark.parametrize("instruction, input", [
-    ("Outline the main points of this article", "https://time.com/5798772/behind-the-risk/"),
-    ("Describe the painting.", "Painting: https://upload.example.org/degas.jpg"),
-    ("请总结这篇文章。", "文章：https://news.example.cn/2020/01/a.html"),
+@pytest.mark.parametrize("instruction, input, reason", [
+    ("Outline the main points of this article", "https://time.com/5798772/behind-the-risk/", "url_is_content"),
+    ("请总结这篇文章。", "输入：\nURL：https://news.example.cn/2020/01/a.html", "url_is_content"),
+    ("Describe the painting.", "Painting: https://upload.example.org/degas.jpg", "url_in_sentence"),
 ])
-def test_a_text_whose_point_is_its_url_keeps_it_and_the_record_is_flagged(instruction, input):
+def test_a_text_whose_point_is_its_url_keeps_it_and_the_record_is_flagged(instruction, input, reason):
     ex, step = run(instruction, "It says many things.", input=input, urls="remove")
     assert ex.input == input
-    assert step.stats.flagged["url_is_content"] == 1
-    assert ex.meta["flags"] == [{"step": "clean", "reason": "url_is_content", "detail": ex.meta["flags"][0]["detail"]}]
+    assert step.stats.flagged[reason] == 1
+    assert [(f["step"], f["reason"]) for f in ex.meta["flags"]] == [("clean", reason)]
 
 
 def test_an_instruction_about_a_url_keeps_every_url_of_its_record():
@@ -220,9 +230,11 @@ def test_an_instruction_about_a_url_keeps_every_url_of_its_record():
                    input="https://www.cnn.com/", urls="remove")
     assert ex.output == "The website https://www.cnn.com/ is news." and ex.input == "https://www.cnn.com/"
     assert step.stats.flagged["url_is_content"] == 1
-    ex, step = run("Explain photosynthesis.", "See https://en.example.org/wiki/Photosynthesis for more on how "
-                   "plants turn light into sugar.", urls="remove")
-    assert ex.output == "See for more on how plants turn light into sugar." and not ex.meta.get("flags")
+    ex, step = run("Given a URL, output its domain.", "google.com", input="https://docs.google.com/d", urls="replace")
+    assert ex.input == "https://docs.google.com/d" and step.stats.flagged["url_is_content"] == 1
+    ex, step = run("Explain photosynthesis.", "Plants turn light into sugar (https://en.example.org/wiki/P).",
+                   urls="remove")
+    assert ex.output == "Plants turn light into sugar." and not ex.meta.get("flags")
 
 
 def test_urls_in_code_and_tables_are_never_removed():
@@ -266,6 +278,12 @@ def test_mojibake_and_control_characters():
     assert step.stats.counts["unicode"] == 1
 
 
+def test_zero_width_joiners_are_spelling_and_emoji_not_noise():
+    for text in ("举重 🏋️\u200d♀️ 和家庭 👨\u200d👩\u200d👧", "می\u200cخوام بگم"):
+        assert clean(text)[0] == text
+    assert clean("零宽\u200b空格\ufeff")[0] == "零宽空格"
+
+
 def test_mojibake_width_case_and_script_rules_skip_code():
     text = "Fix it:\n```\nname = 'cafÃ©'  # ＡＢＣ 學習\n```\nand `ＧＰＴ` ok."
     out, _ = clean(text, lowercase=True, t2s=True, width="all")
@@ -275,8 +293,11 @@ def test_mojibake_width_case_and_script_rules_skip_code():
 def test_width_alnum_keeps_chinese_punctuation():
     out, _ = clean("ＧＰＴ－４　和ｃｈａｔ，好！")
     assert out == "GPT－4 和chat，好！"
-    out, _ = clean("ＧＰＴ－４，好！", width="all")  # `all` is asked for: Chinese punctuation too
-    assert out == "GPT-4,好!"
+    out, _ = clean("ＧＰＴ－４，好？！版本（２．０）", width="all")  # Chinese punctuation stays, even with `all`
+    assert out == "GPT-4，好？！版本（2.0）"
+    assert clean("什么是API？Adam，Joe和“光合”（Photo）。", width="all")[0] == "什么是API？Adam，Joe和“光合”（Photo）。"
+    assert clean("Ｖｅｒ：（２．０）！", width="all")[0] == "Ver:(2.0)!"  # no Chinese: every full-width form
+    assert clean("表名为`orders`）：\n\n```sql\nSELECT 1\n```", width="all")[0] == "表名为`orders`）：\n\n```sql\nSELECT 1\n```"
 
 
 def test_fields_and_changed_count():
@@ -292,3 +313,24 @@ def test_entities_that_decode_to_control_or_wide_characters_are_cleaned_too():
     step = CleanStep()
     assert step.clean_text("a&#1;b <b>x</b>") == "ab x"
     assert step.clean_text("型号 &#65313;&#65297; <i>新</i>") == "型号 A1 新"
+
+
+@pytest.mark.parametrize("layout", [
+    # JSON and code indented by one space: several lines share the indent, so it is layout
+    '[\n {\n "filter":"brand",\n "values":["A"]\n },{\n "filter":"price",\n "min":1\n }\n]',
+    "switch (zoom, speed) {\n | (_, Fast) => fast\n | (true, Slow) => slow\n}",
+    # a single row with wide gaps, and numbers in a column under one-space indents
+    "   21,336  |     0     5,012",
+    " 1 + 0 + 1 = 2\n 0 + 6 + 1 = 7",
+    # fill-in-the-blank: the spaces around the blank are its width
+    "A: 西蒙在教室里找到了一个   _   。",
+    'Add two adjectives: "The _____ _____  cat purred."',
+])
+def test_one_space_indents_blanks_and_wide_rows_keep_their_layout(layout):
+    text = "Look:\n\n" + layout + "\n\nEnd."
+    assert clean(text)[0] == text
+
+
+def test_a_stray_one_space_indent_alone_in_its_paragraph_still_goes():
+    assert clean("第一段。\n\n 水很重要。\n\nSincerely,\n\n john")[0] == "第一段。\n\n水很重要。\n\nSincerely,\n\njohn"
+    assert clean("Use `x` and  `y`  here.")[0] == "Use `x` and `y` here."  # the space after a code span stays

@@ -10,8 +10,9 @@ and ASCII art are GRID and keep every character where it is. The rules:
   then the text (one that names tags as examples: "the <hr> tag"), then the markup itself (only certain
   HTML tags go; `<nooutput>`, `List<String>`, `a<b`, XML stay). Script/style bodies are dropped.
 - urls (`clean_prose`): ASCII-only, so a URL glued to Chinese never swallows it; with `remove` the label,
-  brackets or line that only held the URL go too. A record whose instruction is about a URL or link,
-  or a text that is mostly its URL, keeps its URLs and is flagged `url_is_content`.
+  brackets or line that only held the URL go too, and a URL inside a sentence stays (flagged
+  `url_in_sentence`). A record whose instruction is about a URL or link, or a text that is mostly its
+  URL, keeps its URLs and is flagged `url_is_content`.
 - fix_unicode (ftfy, control and zero-width characters), width, whitespace, lowercase: on prose only
   (whitespace and width not on grids, which they would misalign).
 - t2s (OpenCC): not on a record that asks for or talks about traditional characters; Japanese
@@ -35,7 +36,7 @@ from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
 from tunesmith.data.steps.clean_code import CODE, PROSE, pieces, spans
 from tunesmith.data.steps.clean_html import HINT as _HTML_HINT
 from tunesmith.data.steps.clean_html import asks_for_markup, has_html, mentions_markup, strip_html
-from tunesmith.data.steps.clean_prose import remove_urls, replace_urls, tidy_whitespace, unmark, urls_are_the_text
+from tunesmith.data.steps.clean_prose import URL, remove_urls, replace_urls, tidy_whitespace, unmark, urls_are_the_text
 from tunesmith.data.steps.clean_script import Simplifier
 
 
@@ -50,7 +51,8 @@ class CleanOptions(StepOptions):
                                                 "zero-width characters.")
     width: Literal["none", "alnum", "all"] = Field("alnum", description=(
         "Full-width to half-width: alnum (letters, digits, the ideographic space; Chinese punctuation such\n"
-        "as ，！？ stays), all (every full-width form, Chinese punctuation too), none."))
+        "as ，！？ stays), all (punctuation too, inside full-width words and in texts without Chinese or\n"
+        "Japanese: ＧＰＴ－４ -> GPT-4, while 你好，世界！ keeps its punctuation), none."))
     whitespace: bool = Field(True, description=(
         "Collapse runs of spaces (ideographic ones too), strip line ends, at most one blank line; code,\n"
         "aligned tables and ASCII art keep their spacing."))
@@ -61,13 +63,31 @@ class CleanOptions(StepOptions):
 
 
 _WIDE_SPACE = re.compile(r"[\u00a0\u2000-\u200a\u202f\u205f\u3000]")  # spaces the whitespace rule acts on
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200d\u2060\ufeff]")
+# Control characters, zero-width space, word joiner, BOM. Not the zero-width (non-)joiners U+200C/U+200D:
+# they are spelling in Persian and Indic scripts and hold emoji sequences together (🏋️‍♀️, 👨‍👩‍👧).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2060\ufeff]")
 # Characters that only appear in mojibake or broken text; ftfy runs only when one is present.
 _SUSPECT = re.compile(r"[\x80-\xff\u0100-\u017f\u02c6\u02dc\u2018-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122\ufffd]")
 _FULLWIDTH_ALNUM = {c: c - 0xFEE0 for c in range(0xFF10, 0xFF5B) if chr(c - 0xFEE0).isalnum()}
 _FULLWIDTH_ALNUM[0x3000] = 0x20
 _FULLWIDTH_ALL = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FULLWIDTH_ALL[0x3000] = 0x20
+# Full-width punctuation in Chinese or Japanese text is that text's punctuation ("Adam，Joe", "什么是API？"):
+# width=all makes it half-width only inside a full-width word ("ＧＰＴ－４" -> "GPT-4") or in a text with no
+# CJK at all; neighbours alone cannot tell ("（Photo）" would lose one bracket of its pair).
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f]")  # ideographs, kana, 。、「」
+_WIDE_PUNCT_CLASS = "[" + "".join(re.escape(chr(c)) for c in sorted(_FULLWIDTH_ALL) if c not in _FULLWIDTH_ALNUM) + "]"
+_IN_WIDE_WORD = re.compile("(?<=[０-９Ａ-Ｚａ-ｚ])" + _WIDE_PUNCT_CLASS + "(?=[０-９Ａ-Ｚａ-ｚ])")
+
+
+def _half_width(text: str, cjk: bool) -> str:
+    """width=all on a piece of a text (`cjk`: the whole text has Chinese or Japanese in it)."""
+    if cjk:
+        text = _IN_WIDE_WORD.sub(lambda m: chr(ord(m.group()) - 0xFEE0), text)
+        return text.translate(_FULLWIDTH_ALNUM)
+    return text.translate(_FULLWIDTH_ALL)
+
+
 _LATIN_UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0100-\u024f]+")
 # An instruction about a URL or link: its record's URLs are content.
 _URL_CONTEXT = re.compile(r"(?<![a-z])(?:urls?|uris?|links?|hyperlinks?|websites?|web ?pages?|sites?|homepages?|"
@@ -103,6 +123,7 @@ class CleanStep(Step):
         self._record: Example | None = None
         self._asks: str | None = None
         self._flags: dict[str, str] = {}
+        self._cjk = False  # does the text being cleaned hold Chinese or Japanese (for width=all)
 
     # -- one record ----------------------------------------------------------------------------------
     def apply(self, example: Example) -> Example | Drop:
@@ -155,6 +176,7 @@ class CleanStep(Step):
                 parts, space = removed, o.whitespace
         if script and (self._t2s.is_the_task(self._instruction()) or self._t2s.is_the_task(text)):
             script = False
+        self._cjk = self._width is _FULLWIDTH_ALL and _CJK.search(text) is not None
         last = len(parts) - 1
         out = []
         for i, (kind, piece) in enumerate(parts):
@@ -183,7 +205,8 @@ class CleanStep(Step):
             self.stats.counts["control_chars"] += 1
         # str.translate with a dict looks up every character in Python: only run it when a wide one is there.
         if kind == PROSE and rare and self._width is not None and not piece.isascii() and self._wide_hint.search(piece):
-            wide = piece.translate(self._width)
+            wide = (_half_width(piece, self._cjk) if self._width is _FULLWIDTH_ALL
+                    else piece.translate(_FULLWIDTH_ALNUM))
             if wide != piece:
                 self.stats.counts["width"] += 1
                 piece = wide
@@ -233,6 +256,10 @@ class CleanStep(Step):
     def _urls(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Remove or replace URLs in PROSE pieces, unless the URLs are what the record is about."""
         o = self.options
+        if _URL_CONTEXT.search(self._instruction()):
+            if any(kind == PROSE and URL.search(p) for kind, p in parts):
+                self._keep_flagged("url_is_content", "the instruction is about a URL, link or website: URLs kept")
+            return parts
         if o.urls == "replace":
             new, n = [], 0
             for kind, piece in parts:
@@ -241,17 +268,16 @@ class CleanStep(Step):
                     n += k
                 new.append((kind, piece))
             self.stats.counts["urls"] += n
-            return new
-        new, n = [], 0
+            return new if n else parts
+        new, n, kept = [], 0, 0
         for kind, piece in parts:
             if kind == PROSE:
-                piece, k = remove_urls(piece)
-                n += k
+                piece, k, stay = remove_urls(piece)
+                n, kept = n + k, kept + stay
             new.append((kind, piece))
+        if kept:
+            self._keep_flagged("url_in_sentence", "a URL is part of a sentence: kept (urls: replace marks its place)")
         if not n:
-            return parts
-        if _URL_CONTEXT.search(self._instruction()):
-            self._keep_flagged("url_is_content", "the instruction is about a URL, link or website: URLs kept")
             return parts
         if urls_are_the_text("".join(p for _, p in new)):
             self._keep_flagged("url_is_content", "the URL is what the text is about: removing it would empty it")

@@ -40,11 +40,13 @@ _CODE_START = re.compile(
     r"grep|echo|python3?|node|gcc|javac|java|conda|kubectl)\s+[-\w./~'\"$]|"
     r"[A-Za-z_$][\w.$]*(?:\[[^\]]*\])?\s*(?:[-+*/%|&^]?=(?!=)|:=)\s*\S|"
     r"[\w.$]+\([^()]*(?:\([^()]*\)[^()]*)*\)\s*;?$|"
-    r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>.*>?$|<!--|<!DOCTYPE|<\?xml|"
+    r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>.*>?$|<!--|<!DOCTYPE|<\?xml|\"[^\"\n]+\"\s*:\s*\S|.*\S\s*=>\s*\S|"
     r"//|/\*|\*/|[{}()\[\]]+[;,]?$)")
 _CODE_END = ("{", "}", ";", "[", "(", "},", "],", "),", "};", ");", "});", "\\", "=>", "->", "&&", "||")
-# A line of a table or a drawing: a gap of two or more spaces (or a tab) between two non-spaces.
+# A line of a table or a drawing: a gap of two or more spaces (or a tab) between two non-spaces; one line
+# alone is a table row when it has two gaps of three or more.
 _GAP = re.compile(r"\S(?:[ \u3000]{2,}|\t[ \t\u3000]*)(?=\S)")
+_WIDE_GAP = re.compile(r"\S[ \u3000]{3,}(?=\S)")
 _SYMBOL = re.compile(r"[-_=+*#|/\\<>^~.:'`()\[\]{}o@%&$!;,]")
 
 
@@ -140,7 +142,10 @@ def is_code_line(line: str) -> bool:
 def _is_grid(lines: list[str]) -> bool:
     gapped = pipes = art = 0
     for line in lines:
-        gapped += _GAP.search(line) is not None
+        if _GAP.search(line) is not None:
+            gapped += 1
+            if len(_WIDE_GAP.findall(line)) >= 2:
+                return True
         if line.count("|") >= 2:
             pipes += 1
         s = line.strip()

@@ -7,8 +7,9 @@ belong to the text and stay.
 
 URL removal takes with a URL what only served it: a label before it ("网址为:", "Link:"), the brackets
 or quotes around it ("Meetup (www.meetup.com)"), the markdown link around it, a line left holding
-nothing. When a URL is most of a text (an "Outline this article" record whose input is the URL),
-removing it would empty the record: `urls_are_the_text` tells the caller to keep it and flag it.
+nothing. A URL inside a sentence ("Download it from https://x.org and…") stays: removing it would break
+the sentence (urls: replace keeps its place). When a URL is most of a text (an "Outline this article"
+record whose input is the URL), `urls_are_the_text` tells the caller to keep it and flag the record.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import re
 
 _SPACE = "\t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 # Runs of spaces inside a line (indentation at the start of a line is kept: nested lists, poems).
-_SPACES = re.compile(r"(?<=\S)(?:[ " + _SPACE + r"]{2,}|[\t\u00a0\u2000-\u200a\u202f\u205f])")
+# Runs next to an underscore blank are the blank's width ("一个   _   。"), and stay.
+_SPACES = re.compile(r"(?<=\S)(?<!_)(?:[ " + _SPACE + r"]{2,}(?!_)|[\t\u00a0\u2000-\u200a\u202f\u205f])")
 _SPACE_HINT = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")  # what _SPACES changes besides "  "
 _LINE_END_SPACE = re.compile(r"[ \t\u00a0\u3000]+(?=\n)")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_ONE_LEADING_SPACE = re.compile(r"(?<=\n) (?=\S)")  # a stray space; real indentation is wider
+_ONE_LEADING_SPACE = re.compile(r"(?<=\n) (?=\S)")
 
 
 def tidy_whitespace(text: str, at_start: bool = True, at_end: bool = True) -> str:
@@ -37,7 +39,7 @@ def tidy_whitespace(text: str, at_start: bool = True, at_end: bool = True) -> st
     if not at_start and text[:2] == "  ":  # a run right after an inline code span, mid-line
         text = " " + text.lstrip(" ")
     if "\n " in text:
-        text = _ONE_LEADING_SPACE.sub("", text)
+        text = _stray_leading_spaces(text)
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
     if at_start:
@@ -47,6 +49,18 @@ def tidy_whitespace(text: str, at_start: bool = True, at_end: bool = True) -> st
     return text
 
 
+def _stray_leading_spaces(text: str) -> str:
+    """Drop a one-space indent that is alone in its paragraph (" 水还有…"); several lines indented by one
+    space are a layout (code, a column of numbers) and keep it."""
+    out = []
+    for i, paragraph in enumerate(text.split("\n\n")):
+        lined = "\n" + paragraph if i else paragraph  # the first may start mid-line, after inline code
+        if len(_ONE_LEADING_SPACE.findall(lined)) == 1:
+            paragraph = _ONE_LEADING_SPACE.sub("", lined)[1 if i else 0:]
+        out.append(paragraph)
+    return "\n\n".join(out)
+
+
 # ASCII-only URL bodies: a URL never continues into CJK text or full-width punctuation.
 URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.@/])www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+",
                  re.IGNORECASE)
@@ -54,9 +68,13 @@ _URL_TRAILING = ".,;:!?'\")]"
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*(" + URL.pattern + r")\s*\)", re.IGNORECASE)
 _LABEL = re.compile(r"(?:网址|链接|网站|官网|主页|地址|出处|来源|URL|Link|Website|Site|Source|Homepage)\s*(?:为|是)?\s*[:：]\s*$",
                     re.IGNORECASE)
-_PAIRS = {"(": ")", "（": "）", "[": "]", "【": "】", "<": ">", "「": "」", "“": "”", '"': '"', "'": "'"}
+# Brackets that make a URL an aside; quotes do not ('the URL "www.x.com" is' names it).
+_PAIRS = {"(": ")", "（": "）", "[": "]", "【": "】"}
 _GONE = "\x00"  # where a URL was, until the line it leaves is looked at
 _EMPTY_LINE = re.compile(r"^[ \t]*(?:[-*•]|\d+[.)、])?[ \t]*[:：,，;；.。]?[ \t]*$")
+# What may stand on a line beside a URL that is alone on it: a bullet or number before, punctuation after.
+_LINE_HEAD = re.compile(r"[ \t]*(?:[-*•>]|\d+[.)、]|[(（]\d+[)）])?[ \t]*")
+_LINE_TAIL = re.compile(r"[ \t]*[.。,，;；]?[ \t]*")
 
 
 def url_end(url: str) -> int:
@@ -80,12 +98,17 @@ def replace_urls(text: str, placeholder: str) -> tuple[str, int]:
     return URL.sub(one, text), count
 
 
-def remove_urls(text: str) -> tuple[str, int]:
-    """`text` without its URLs (and what only served them), and how many. Where a URL was stays marked
-    (`_GONE`) for `urls_are_the_text`; `unmark` takes the marks out."""
+def remove_urls(text: str) -> tuple[str, int, int]:
+    """`text` without the URLs that can go, how many went, and how many stayed because they are part of a
+    sentence ("从<https://nodejs.org>下载", "See https://x.org for more": removing them breaks it).
+
+    A URL can go with its label ("网址为: URL"), with the brackets around it ("Meetup (www.meetup.com)"),
+    with its markdown link ("[官网](URL)" keeps "官网"), or with its line when it is alone on it.
+    Where a URL went stays marked (`_GONE`) for `urls_are_the_text`; `unmark` takes the marks out."""
+    removed = 0
     if "](" in text:
-        text = _MD_LINK.sub(lambda m: m.group(1) + m.group(2)[url_end(m.group(2)):], text)
-    out, last, count = [], 0, 0
+        text, removed = _MD_LINK.subn(lambda m: m.group(1) + m.group(2)[url_end(m.group(2)):], text)
+    out, last, kept = [], 0, 0
     for m in URL.finditer(text):
         start, end = m.start(), m.start() + url_end(m.group())
         if end <= last:
@@ -95,18 +118,26 @@ def remove_urls(text: str) -> tuple[str, int]:
             start = label.start()
         elif start and end < len(text) and _PAIRS.get(text[start - 1]) == text[end]:
             start, end = start - 1, end + 1
+        else:
+            if start and end < len(text) and text[start - 1] == "<" and text[end] == ">":
+                start, end = start - 1, end + 1  # an autolink is the URL itself, not a parenthesis
+            head = text[text.rfind("\n", 0, start) + 1:start]
+            tail = text[end:(text.find("\n", end) + 1 or len(text) + 1) - 1]
+            if not (_LINE_HEAD.fullmatch(URL.sub("", head)) and _LINE_TAIL.fullmatch(URL.sub("", tail))):
+                kept += 1
+                continue
         if start > last and text[start - 1] == " " and (end == len(text) or not text[end].isalnum()):
-            start -= 1  # "Meetup (x)：" -> "Meetup：", "site x is" -> "site is"
+            start -= 1  # "Meetup (x)：" -> "Meetup："
         out.append(text[last:start] + _GONE)
-        last, count = end, count + 1
-    if not count:
-        return text, 0
+        last, removed = end, removed + 1
+    if last == 0:
+        return text, removed, kept
     out.append(text[last:])
     marked = "".join(out)
     if "\n" in marked:
         lines = [line for line in marked.split("\n") if _GONE not in line or not _EMPTY_LINE.match(line.replace(_GONE, ""))]
         marked = "\n".join(lines)
-    return marked, count
+    return marked, removed, kept
 
 
 def unmark(text: str) -> str:
@@ -114,14 +145,8 @@ def unmark(text: str) -> str:
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]")
-_DANGLING = re.compile(r"[:：]\s*$")
 
 
 def urls_are_the_text(after: str) -> bool:
-    """Is a text without its URLs left with next to nothing (fewer than 5 words or Chinese characters), or
-    with a line that now ends at a colon ("Describe this image:"): then the URL was the point."""
-    if _GONE in after:
-        if any(_DANGLING.search(line.replace(_GONE, "")) for line in after.split("\n") if _GONE in line):
-            return True
-        after = after.replace(_GONE, "")
-    return len(_WORD.findall(after, 0, 200)) < 5
+    """Is a text without its URLs left with next to nothing (fewer than 5 words or Chinese characters)?"""
+    return len(_WORD.findall(unmark(after), 0, 200)) < 5
