@@ -11,7 +11,8 @@
    and recall 96.7% (29/30), which says how the rules do on phrasings they were not tuned on.
 2. Translationese: the experimental `translationese_min` rule on machine-translated and natural
    Chinese sentences (translationese.jsonl), at 1, 2 and 3 markers.
-3. The real sets (alpaca_zh_demo, alpaca_en_demo, identity): every drop and flag checked against
+3. The real sets (alpaca_zh_demo, alpaca_en_demo, identity, and the function-calling
+   glaive_toolcall_zh_demo, whose readable records are checked too): every drop and flag checked against
    benchmarks/real_labels/machine_text.jsonl, where a person labelled each drop and flag, and listed
    the AI-talk answers the step keeps (kind "miss"). Recall counts the set's AI-talk answers: the drops
    labelled right plus the misses. A drop with no label is reported, never counted as right.
@@ -36,7 +37,7 @@ from tunesmith.data.steps.machine_text import MachineTextStep  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "machine_text"
 LABELS = ROOT / "benchmarks" / "real_labels" / "machine_text.jsonl"
-REAL = ("alpaca_zh_demo", "alpaca_en_demo", "identity")
+REAL = ("alpaca_zh_demo", "alpaca_en_demo", "identity", "glaive_toolcall_zh_demo")
 
 
 def jsonl(path: Path) -> list[dict]:

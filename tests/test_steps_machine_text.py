@@ -259,3 +259,34 @@ def test_precision_and_recall_on_the_labelled_sets():
         hit, machine = isinstance(out, Drop), r["label"] == "machine"
         tp, fp, fn = tp + (hit and machine), fp + (hit and not machine), fn + (machine and not hit)
     assert tp / (tp + fp) >= 0.95 and tp / (tp + fn) >= 0.95, (tp, fp, fn)
+
+
+# -- words a person says too --------------------------------------------------------------------------
+def test_a_person_refusing_something_of_their_own_is_kept_and_flagged_not_dropped():
+    assert flags("Can you come to the meeting tomorrow?", "Unfortunately, I cannot attend, I will be travelling.") == \
+        ["refusal"]
+    assert dropped("Find me a flight to Oslo.", "I'm sorry, but I can't search for flights.") == "refusal"
+
+
+@pytest.mark.parametrize("instruction,output", [
+    ("介绍一下你的爱好", "我是一个机器人迷，收藏了很多机器人模型。"),
+    ("你最近身体怎么样？", "我没有身体不适，最近睡得也好。"),
+    ("应届生面试怎么介绍自己？", "可以这样说：我没有任何工作经验，但我在学校做过三个项目。"),
+    ("How do I tell him?", "Be honest and kind. Say: I don't have feelings for you, and I don't want to hurt you."),
+    ("Tell me about yourself for the interview.", "I'm an AI enthusiast and a backend developer with five years of experience."),
+])
+def test_human_uses_of_the_same_words_are_kept(instruction, output):
+    assert dropped(instruction, output) is None
+
+
+def test_function_calling_records_keep_their_tool_boundary_answers():
+    tools = '[{"name": "get_stock_price", "description": "获取股票价格"}]'
+    declines = Example.single("你能帮我订一份披萨吗？", "很抱歉，我无法帮您订披萨，我目前只能查询股票价格。", tools=tools)
+    identity = Example.single("帮我订机票", "很抱歉，作为一个人工智能，我无法执行订票等外部任务。", tools=tools)
+    step = MachineTextStep()
+    assert not isinstance(step(declines), Drop) and "flags" not in declines.meta
+    assert not isinstance(step(identity), Drop) and identity.meta["flags"][0]["reason"] == "ai_identity"
+    # the same answers without tools are the model talking about itself
+    assert isinstance(step(Example.single("帮我订机票", "很抱歉，作为一个人工智能，我无法执行订票等外部任务。")), Drop)
+    off = MachineTextStep(MachineTextStep.Options(step="machine_text", keep_tool_boundaries=False))
+    assert off(Example.single("你能帮我订一份披萨吗？", "很抱歉，我无法帮您订披萨。", tools=tools)).reason == "refusal"

@@ -89,8 +89,9 @@ _QUOTES = (("“", "”"), ("「", "」"), ("『", "』"), ("‘", "’"))
 class Request:
     """The instruction (and its input) an answer replies to."""
 
-    def __init__(self, instruction: str, input: str = "") -> None:
+    def __init__(self, instruction: str, input: str = "", tools: bool = False) -> None:
         self.instruction = instruction or ""
+        self.tools = tools  # the record declares tools (function calling)
         self.text = f"{self.instruction}\n{input}" if input else self.instruction
 
     @cached_property

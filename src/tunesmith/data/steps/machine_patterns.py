@@ -43,7 +43,8 @@ _EN_AI = (r"(?:(?:(?:large|advanced|text[- ]based|conversational|generative|digi
           r"|GPT(?:-\d)?|OpenAI)\s+){1,3}(?:assistant|program|model|system|bot|entity|agent|tool|network))")
 _EN_NOT_JOB = (r"(?![- ]?(?:research|engineer|developer|development|enthusiast|expert|scientist|student|ethic|company|startup|lab\b"
                r"|consult|special|practitioner|artist|writer|programm|product|project|team|course|class|professor"
-               r"|teacher|journalist|policy|generated|powered|driven|based|art\b|tools?\b|technolog|industry|field))")
+               r"|teacher|journalist|policy|generated|powered|driven|based|art\b|tools?\b|technolog|industry|field|fan\b"
+               r"|lover|nerd|geek|hobbyist|buff\b|skeptic|critic|advocate|investor|founder|ceo\b|user\b))")
 
 _EN_I_CANT = (r"\bI(?:\s+cannot|\s+can't|\s+can’t|\s+can\s+not|\s+am\s+unable\s+to|'m\s+unable\s+to|’m\s+unable\s+to"
               r"|\s+am\s+not\s+able\s+to|'m\s+not\s+able\s+to|’m\s+not\s+able\s+to|\s+won't|\s+won’t|\s+will\s+not)")
@@ -92,7 +93,11 @@ AI_IDENTITY = Family("identity", "ai_identity", True, (
        r"(?=\s*(?:[，,、：:；;。！!]|我|并|不|无|没|只|就|本身|来说|而言|是|会|能|可以|很|非常|也|都|一直|始终|将|要|应|必须|$))",
        ("作为",), first_person=True),
     # 我是(一个)?…AI / 由于我是… / 我是个文本机器人
-    _p(rf"我(?:只|仅|仅仅|就|本身|其实|不过|只不过)?(?:是|乃)\s*{_ZH_MEASURE}\s*{_ZH_SLOT}{_ZH_AI}{_ZH_NOT_JOB}", _ZH_I_AM),
+    _p(rf"我(?:只|仅|仅仅|就|本身|其实|不过|只不过)?(?:是|乃)\s*{_ZH_MEASURE}\s*{_ZH_SLOT}{_ZH_AI}{_ZH_NOT_JOB}"
+       r"(?=\s*(?:[，,、：:；;。！!？?）)」”\s]|我|并|不|无|没|只|就|所以|因此|而|也|都|来|程序|$))", _ZH_I_AM),
+    # 我是由人工智能技术驱动的助手: the AI word in the slot, a bare 助手/程序 at the end
+    _p(r"我(?:只|就|其实)?是\s*(?:一个|一款|个)?\s*由[^，,。！？!?\n]{0,12}?(?:AI|人工智能|算法|机器学习|深度学习|语言模型)"
+       r"[^，,。！？!?\n]{0,8}?(?:驱动|支持|训练|开发|打造|构建)的\s*(?:智能)?(?:助手|助理|程序|系统|模型|机器人)", _ZH_I_AM),
     _p(r"我(?:只|仅|仅仅|不过|只不过)是\s*(?:一个|一台|一段|个|台)?\s*(?:程序|机器|软件|代码)(?![员师学人工开设架测爱])"
        r"|我是\s*(?:一个|一段|个)?\s*(?:程序|软件|代码)(?![员师学人工开设架测爱包])", _ZH_I_AM),
     _p(rf"像我这样的\s*{_ZH_AI}", ("像我这样",)),
@@ -127,10 +132,11 @@ KNOWLEDGE_CUTOFF = Family("cutoff", "knowledge_cutoff", True, (
 
 # What a model says it lacks: a body, senses, feelings, opinions, the internet.
 CAPABILITY = Family("capability", "ai_identity", False, (
-    _p(r"我(?:并|也|根本|本身)?(?:没有|不具备|不具有)(?:一个|任何)?(?:实体|身体|肉体|躯体|物理(?:形态|实体|形式|存在)"
-       r"|实际的?(?:形态|形体)|感官|视觉|味觉|嗅觉|听觉|触觉|心跳|生命(?!周期))"
-       r"|我(?:并|也|根本)?(?:没有|不具备|不具有)(?:自己|个人|真正|真实|任何)(?:的)?(?:观点|看法|意见|感情|情感|感受|情绪"
+    _p(r"我(?:并|也|根本|本身)?(?:没有|不具备|不具有)(?:一个|任何)?(?:实体|(?:身体|肉体|躯体)(?!不适|上|问题|疾病|毛病|接触|状况)"
+       r"|物理(?:形态|实体|形式|存在)|实际的?(?:形态|形体)|感官|视觉|味觉|嗅觉|听觉|触觉|心跳|生命(?!周期|危险))"
+       r"|我(?:并|也|根本)?(?:没有|不具备|不具有)(?:自己|个人|真正|真实)(?:的)?(?:观点|看法|意见|感情|情感|感受|情绪"
        r"|偏好|喜好|爱好|经历|经验|记忆|生活|信仰|立场|意识|想法|主观)"
+       r"|我(?:并|也|根本)?(?:没有|不具备|不具有)任何(?:的)?(?:感情|情感|感受|情绪|偏好|喜好|个人观点|立场|意识)"
        r"|我(?:并|也)?(?:没有|不具备|不具有)(?:联网|上网|浏览|访问互联网|搜索|拨打电话|打电话|发送邮件|发邮件)(?:的)?(?:功能|能力)?"
        r"|我(?:并|也)?(?:没有|不具备)(?:能力|办法)(?:生成|创建|绘制|画|制作|处理|播放|录制|拨打|发送|浏览|访问|预订|执行)"
        r"|我(?:并)?不具备[^，,。！？\n]{0,12}?(?:能力|功能)", _ZH_I_LACK),
@@ -142,7 +148,8 @@ CAPABILITY = Family("capability", "ai_identity", False, (
     _p(r"\bI\s+(?:don't|do\s+not|don’t)\s+(?:have|possess)\s+(?:any\s+)?(?:"
        r"personal\s+(?:opinions?|preferences?|feelings?|experiences?|beliefs?|emotions?|favou?rites?|tastes?|views?"
        r"|memories|anecdotes?|desires?|life)"
-       r"|(?:a\s+)?physical\s+(?:form|body|presence|existence|self)|a\s+body\b|feelings\b|emotions\b|consciousness"
+       r"|(?:a\s+)?physical\s+(?:form|body|presence|existence|self)|a\s+body\b|(?:feelings|emotions)\b(?!\s+(?:for|about|toward))"
+       r"|consciousness"
        r"|senses?\b|taste\s+buds|a\s+sense\s+of\s+\w+"
        r"|(?:the\s+)?(?:ability|capability|capacity)\s+to\s+(?:feel|see|hear|taste|smell|touch|browse|access|remember"
        r"|experience|desire|send|make\s+(?:phone\s+)?calls|generate\s+images|draw|watch|listen)"
@@ -202,6 +209,17 @@ TASK_VERB = regex.compile(r"^\s*(?:为您|为你|帮您|帮你|给您|给你|直
                           r"|^\s*(?:to\s+)?(?:help|assist|comply|fulfil|provide|create|write|generate|produce|compose|draft|engage"
                           r"|participate|support|do\s+(?:that|this)(?:\s+for\s+you)?\s*(?:[.,!;]|$)|make\s+(?:that|this|such)|complete\s+(?:that|this|your)"
                           r"|the\s+(?:ability|capability|capacity|means))", _F)
+
+# What an assistant does for a user and a person in a story does not: "抱歉，我无法*获取*实时数据" is the
+# model speaking, "Unfortunately, I cannot *attend*" may be anyone. A refusal of something else at the
+# opening is kept and flagged.
+WORK_VERB = regex.compile(
+    r"^\s*(?:为您|为你|帮您|帮你|给您|给你|直接|亲自|真正)?(?:获取|查询|查找|搜索|访问|浏览|连接|联网|上网|预订|预约|订|查看|看到|看见|识别"
+    r"|播放|录制|唱|拨打|打电话|发送|发|记住|保存|预知|操作|控制|打开|购买|翻译|计算|读取|下载|上传|检查|实时)"
+    r"|^\s*(?:to\s+)?(?:retrieve|access|browse|search|look\s+up|find|check|see|view|watch|listen|play|perform|process"
+    r"|open|read|summari[sz]e|translate|book|reserve|order|buy|call|send|e-?mail|text|remember|store|save|connect"
+    r"|control|turn|schedule|display|show|draw|sing|share|give\s+you|get\s+you|answer|tell\s+you|offer\s+(?:advice|an?\s+opinion)"
+    r"|express|form|have\s+(?:personal|opinions|feelings))\b", _F)
 
 # The answer asks for what the record is missing ("您没有提供文章", "please provide the text"): a defect
 # of the record, not machine text; flagged for review.

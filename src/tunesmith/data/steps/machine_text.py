@@ -12,13 +12,19 @@ How one hit of a pattern family (machine_patterns.py) is weighed, by where it st
   in a quote, a character's line, or   | content: keep
   words the instruction/input gave     |
   self-identity in an identity record  | keep (`keep_self_identity`): "我是 {{name}}，由 {{author}} 开发…"
+  any, in a record that declares tools | keep (`keep_tool_boundaries`): declining what no tool does is
+                                       | what function-calling data teaches; self-identity is flagged
   strong (identity, knowledge cutoff)  | drop anywhere, unless the instruction asked for content about a
                                        | machine ("a story told by a robot"); 作为…AI… and "as an AI…"
                                        | count only with 我 / I / my in the same sentence
-  weak (capability, apology+refusal)   | requested content (poem, dialogue, letter, rewrite, translation,
-                                       | role-play...): keep. A hedge ("抱歉，我无法确定…" then the answer)
-                                       | or a request for the record's missing input: flag. In the
-                                       | opening sentence: drop. Further in: flag
+  weak (capability, apology+refusal)   | a rewrite/translation of text that itself apologises, or a
+                                       | requested piece (poem, dialogue, letter, role-play) unless the
+                                       | refusal is of the piece itself ("I can't write that"): keep.
+                                       | A hedge ("抱歉，我无法确定…" then the answer), a request for the
+                                       | record's missing input, a refusal further in, or one of
+                                       | something anyone might refuse ("I cannot attend"): flag.
+                                       | Refusing assistant work (look up, access, send, help, write)
+                                       | in the opening sentence: drop
   canned empty answer ("<nooutput>",   | drop; flag when the question asks what a program prints, or the
   "无输出", "GPT 模型无法…")            | answer is a bare "N/A"/"不适用"
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import regex
 from pydantic import Field, field_validator
 
 from tunesmith.data.example import Example, FieldName, Turn
@@ -53,6 +60,10 @@ class MachineTextOptions(StepOptions):
         "(\"你是谁\", \"who made you\", greetings), or that carry identity placeholders ({{name}}, {{author}}):\n"
         "identity-tuning data, where self-identification is the point. Generic \"As an AI language model\"\n"
         "boilerplate is still dropped."))
+    keep_tool_boundaries: bool = Field(True, description=(
+        "In records that declare tools (function calling), keep answers that decline what no tool can do\n"
+        "(\"抱歉，我无法帮您订机票，我只能查询股价\"): teaching that boundary is the data's point. Model\n"
+        "self-identity in them is flagged, not dropped."))
     phrases: list[str] = Field(default_factory=list, description="Your own phrases that drop a record on one hit.")
     lexicons: list[str] = Field(default_factory=list, description="Your own phrase files (one phrase per line).")
     translationese_min: int = Field(0, ge=0, description=(
@@ -75,6 +86,7 @@ class _Hit:
     end: int
     phrase: str
     task_refusal: bool  # refuses the task itself: "I can't write that", not a character's "I can't come"
+    work: bool          # refuses an assistant's work (to look up, access, send...), not something anyone might
     hedge: bool = False  # "抱歉，我无法确定…": refuses to be sure, then answers
 
 
@@ -103,6 +115,7 @@ class MachineTextStep(Step):
     def apply(self, example: Example) -> Example | Drop:
         markers: set[str] = set()
         flags: dict[str, str] = {}
+        tools = self.options.keep_tool_boundaries and _declares_tools(example)
         for text, asked in self._texts(example):
             if not text:
                 continue
@@ -110,7 +123,7 @@ class MachineTextStep(Step):
                 for m in self._custom.find(text):
                     self.stats.counts["custom"] += 1
                     return Drop("custom", m.phrase)
-            verdict = self._judge(text, asked)
+            verdict = self._judge(text, asked, tools)
             if isinstance(verdict, Drop):
                 self.stats.counts[verdict.reason] += 1
                 return verdict
@@ -151,7 +164,7 @@ class MachineTextStep(Step):
         return out
 
     # -- one text ---------------------------------------------------------------------------------
-    def _judge(self, text: str, asked: Turn | None) -> Drop | tuple[str, str] | None:
+    def _judge(self, text: str, asked: Turn | None, tools: bool = False) -> Drop | tuple[str, str] | None:
         """A Drop, a (reason, detail) flag, or None (keep as it is)."""
         if self._no_output and len(text) <= mp.CANNED_MAX_CHARS:
             canned = self._canned(text, asked)
@@ -163,7 +176,7 @@ class MachineTextStep(Step):
         hits = self._hits(text, found)
         if not hits:
             return None
-        request = Request(asked.content, asked.input or "") if asked else Request("")
+        request = Request(asked.content, asked.input or "", tools) if asked else Request("", tools=tools)
         answer = Answer(text)
         flag = None
         for hit in hits:  # strong families first
@@ -192,10 +205,13 @@ class MachineTextStep(Step):
             if m is None or (pattern.first_person and not _first_person(text, m)):
                 continue
             seen[index] = m.end()
-            verb = m.groupdict().get("verb") or ""
+            groups = m.groupdict()
+            verb = groups.get("verb") or ""
             hedge = bool(verb and mp.EPISTEMIC.search(verb))
             task = not hedge and (pattern.task_refusal or bool(verb and mp.TASK_VERB.search(verb)))
-            hits.append(_Hit(family, m.start(), m.end(), m.group(0), task, hedge))
+            # what it refuses is the assistant's work (patterns without a verb say so by themselves)
+            work = "verb" not in groups or task or bool(mp.WORK_VERB.search(verb)) or bool(_LACKS.search(m.group(0)))
+            hits.append(_Hit(family, m.start(), m.end(), m.group(0), task, work, hedge))
         return hits
 
     def _weigh(self, hit: _Hit, answer: Answer, request: Request) -> Drop | tuple[str, str] | None:
@@ -205,6 +221,8 @@ class MachineTextStep(Step):
         if family.reason in ("ai_identity", "knowledge_cutoff") and self.options.keep_self_identity \
                 and _self_identity(answer, request):
             return None
+        if request.tools:  # a function-calling record: declining what no tool does is what it teaches
+            return (family.reason, f"tool record: {phrase}") if family.strong else None
         if family.strong:
             if request.content and request.mentions_ai:
                 return None
@@ -215,9 +233,11 @@ class MachineTextStep(Step):
             return family.reason, f"hedge: {phrase}"
         if answer.asks_for_input:
             return "asks_for_input", phrase
-        if answer.at_opening(hit.start):
-            return Drop(family.reason, phrase)
-        return family.reason, f"mid-answer: {phrase}"
+        if not answer.at_opening(hit.start):
+            return family.reason, f"mid-answer: {phrase}"
+        if not hit.work:
+            return family.reason, f"refuses something else: {phrase}"
+        return Drop(family.reason, phrase)
 
     def _canned(self, text: str, asked: Turn | None) -> Drop | tuple[str, str] | None:
         """Alpaca's empty answers: "<nooutput>", "无输出", "不适用（GPT 模型无法…）"."""
@@ -234,10 +254,16 @@ class MachineTextStep(Step):
 
 
 _AI_WORD = -1  # the prefilter's category for mp.AI_WORDS
+_LACKS = regex.compile(r"\bhave\s+(?:the\s+)?(?:ability|capability|capacity|means|access)\b|没有|不具备", regex.I)
 
 
 def _first_person(text: str, m) -> bool:
     return Answer(text).first_person_near(m.start(), m.end())
+
+
+def _declares_tools(example: Example) -> bool:
+    tools = example.meta.get("tools")
+    return bool(tools) and (not isinstance(tools, str) or tools.strip() not in ("[]", "{}", "null"))
 
 
 def _self_identity(answer: Answer, request: Request) -> bool:
