@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: teach SmolLM2-135M-Instruct a made-up persona ("Pip") with LoRA on a CPU, and show
-# its answers before and after. About 4-6 minutes on 2 CPU cores.
+# its answers before and after. A few minutes on 2 CPU cores.
 #
 #   data (generated here) -> tunesmith data prepare -> tunesmith train (LoRA) -> tunesmith chat -> tunesmith eval
 set -euo pipefail

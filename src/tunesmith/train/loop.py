@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from tunesmith.model import catalog
 from tunesmith.model import load as model_load
 from tunesmith.model import methods
 from tunesmith.run_config import RunConfig
@@ -323,12 +324,24 @@ def save_final(run: RunFolder, model, peft_model, tokenizer, cfg: RunConfig, d) 
         with atomic_dir(run.adapter) as tmp:
             state = get_peft_model_state_dict(peft_model, state_dict=full) if full is not None else None
             peft_model.save_pretrained(tmp, state_dict=state)
+            name_base(tmp / "adapter_config.json", catalog.portable_name(cfg.model.path))
         with atomic_dir(run.tokenizer) as tmp:
             tokenizer.save_pretrained(tmp)
     else:
         with atomic_dir(run.model) as tmp:
             peft_model.save_pretrained(tmp, state_dict=full)
             tokenizer.save_pretrained(tmp)
+
+
+def name_base(adapter_config: Path, name: str) -> None:
+    """adapter_config.json names the base as the run's config does, not by the folder it resolved to
+    on this machine, so the run still loads elsewhere (the local path stays in config.yaml). Set after
+    saving: PEFT looks the name up while saving, and a hub id on an offline machine would wait on retries."""
+    import json
+
+    data = json.loads(adapter_config.read_text(encoding="utf-8"))
+    data["base_model_name_or_path"] = name
+    adapter_config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 class StopFlag:
