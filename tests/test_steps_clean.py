@@ -123,6 +123,7 @@ def test_prose_next_to_unfenced_code_is_still_tidied():
 def test_leading_blank_lines_go_but_never_the_indent_of_a_first_code_line():
     assert clean("\n\n    x = 1\n    y = 2")[0] == "    x = 1\n    y = 2"
     assert clean("\n\n  Hello  world.  ")[0] == "Hello world."  # a prose first line is stripped
+    assert clean("\n  床前明月光，\n  疑是地上霜。")[0] == "  床前明月光，\n  疑是地上霜。"  # ... unless indented as a block
 
 
 def test_pieces_join_back_to_the_text_and_say_what_is_code():
@@ -239,7 +240,9 @@ def test_an_instruction_about_a_url_keeps_every_url_of_its_record():
 
 def test_urls_in_code_and_tables_are_never_removed():
     text = "```python\nurl = \"https://api.example.com/v1\"\n```\n\n| site | url |\n| a | https://a.io |"
-    assert clean(text, urls="remove")[0] == text
+    ex, step = run("List the sites.", text, urls="remove")
+    assert ex.output == text
+    assert [f["reason"] for f in ex.meta["flags"]] == ["url_in_table"]
 
 
 # -- traditional -> simplified ---------------------------------------------------------------------------

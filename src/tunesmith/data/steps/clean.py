@@ -8,11 +8,12 @@ and ASCII art are GRID and keep every character where it is. The rules:
 - html (`clean_html`): removes markup only where it is noise. The record's instruction decides first
   (one about code, or one that asks to make HTML, a web page or a table, makes its markup content),
   then the text (one that names tags as examples: "the <hr> tag"), then the markup itself (only certain
-  HTML tags go; `<nooutput>`, `List<String>`, `a<b`, XML stay). Script/style bodies are dropped.
+  HTML tags go; `List<String>`, `a<b`, XML stay). Script/style bodies are dropped. Placeholder markers
+  such as `<nooutput>`/`<noinput>` are not HTML and stay: the `machine_text` step judges such answers.
 - urls (`clean_prose`): ASCII-only, so a URL glued to Chinese never swallows it; with `remove` the label,
   brackets or line that only held the URL go too, and a URL inside a sentence stays (flagged
-  `url_in_sentence`). A record whose instruction is about a URL or link, or a text that is mostly its
-  URL, keeps its URLs and is flagged `url_is_content`.
+  `url_in_sentence`), as does one in a table (`url_in_table`). A record whose instruction is about a URL
+  or link, or a text that is mostly its URL, keeps its URLs and is flagged `url_is_content`.
 - fix_unicode (ftfy, control and zero-width characters), width, whitespace, lowercase: on prose only
   (whitespace and width not on grids, which they would misalign).
 - t2s (OpenCC): not on a record that asks for or talks about traditional characters; Japanese
@@ -33,7 +34,7 @@ from pydantic import Field
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop, Step, StepOptions, map_texts
-from tunesmith.data.steps.clean_code import CODE, PROSE, pieces, spans
+from tunesmith.data.steps.clean_code import CODE, GRID, PROSE, pieces, spans
 from tunesmith.data.steps.clean_html import HINT as _HTML_HINT
 from tunesmith.data.steps.clean_html import asks_for_markup, has_html, mentions_markup, strip_html
 from tunesmith.data.steps.clean_prose import URL, remove_urls, replace_urls, tidy_whitespace, unmark, urls_are_the_text
@@ -47,8 +48,8 @@ class CleanOptions(StepOptions):
     urls: Literal["keep", "remove", "replace"] = Field(
         "keep", description="URLs: keep, remove, or replace with `url_placeholder` (never inside code).")
     url_placeholder: str = Field("<URL>", description="What replaces a URL when urls=replace.")
-    fix_unicode: bool = Field(True, description="Repair mojibake and broken escapes with ftfy; drop control and "
-                                                "zero-width characters.")
+    fix_unicode: bool = Field(True, description="Repair mojibake and broken escapes with ftfy; drop control "
+                                                "characters and zero-width spaces (joiners stay).")
     width: Literal["none", "alnum", "all"] = Field("alnum", description=(
         "Full-width to half-width: alnum (letters, digits, the ideographic space; Chinese punctuation such\n"
         "as ，！？ stays), all (punctuation too, inside full-width words and in texts without Chinese or\n"
@@ -256,6 +257,8 @@ class CleanStep(Step):
     def _urls(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Remove or replace URLs in PROSE pieces, unless the URLs are what the record is about."""
         o = self.options
+        if any(kind == GRID and URL.search(p) for kind, p in parts):
+            self._keep_flagged("url_in_table", "a URL in a table or drawing: kept (removing it would misalign it)")
         if _URL_CONTEXT.search(self._instruction()):
             if any(kind == PROSE and URL.search(p) for kind, p in parts):
                 self._keep_flagged("url_is_content", "the instruction is about a URL, link or website: URLs kept")

@@ -42,10 +42,28 @@ def tidy_whitespace(text: str, at_start: bool = True, at_end: bool = True) -> st
         text = _stray_leading_spaces(text)
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
-    if at_start:
-        text = text.lstrip()
+    if at_start and text[:1].isspace():
+        text = _strip_start(text)
     if at_end:
         text = text.rstrip()
+    return text
+
+
+_BLANK_START = re.compile(r"(?:[ \t\u3000]*\n)+")
+_INDENT = re.compile(r"[ \t\u3000]*")
+
+
+def _strip_start(text: str) -> str:
+    """Leading blank lines go; the first line's indent goes unless the next line shares it (a poem or
+    a block indented as a whole keeps its shape)."""
+    blank = _BLANK_START.match(text)
+    if blank:
+        text = text[blank.end():]
+    indent = _INDENT.match(text).group()
+    if indent:
+        second = text.split("\n", 2)[1] if "\n" in text else ""
+        if not (second.strip() and second.startswith(indent)):
+            text = text[len(indent):]
     return text
 
 
