@@ -54,8 +54,11 @@ def _card(r):
 PII = [
     ("id_card", lambda r: _id18(r), "身份证号{}"), ("mobile", lambda r: f"13{r.randint(100000000, 999999999)}", "电话{}"),
     ("landline", lambda r: f"010-{r.randint(20000000, 89999999)}", "座机{}"), ("bank_card", _card, "卡号{}"),
-    ("email", lambda r: f"user{r.randint(1, 9999)}@example.com", "email {}"),
-    ("ipv4", lambda r: f"10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}", "host {}"),
+    # A real provider's mailbox and a public address: example.com and 10.x are nobody's, and pii keeps them.
+    ("email", lambda r: f"user{r.randint(1, 9999)}@163.com", "email {}"),
+    ("ipv4", lambda r: f"{r.choice([58, 61, 101, 183])}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
+     "host {}"),
+    ("phone", lambda r: f"+1 415 {r.randint(200, 999)} {r.randint(1000, 9999)}", "call {}"),
     ("passport", lambda r: f"E{r.randint(10000000, 99999999)}", "护照号码{}"),
     ("qq", lambda r: str(r.randint(10000, 999999999)), "QQ：{}"), ("wechat", lambda r: f"wx_{r.randint(1000, 99999)}ab", "微信：{}"),
 ]

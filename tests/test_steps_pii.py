@@ -1,14 +1,19 @@
 """PII step: a labelled set built here (planted PII of every type in Chinese and English sentences,
-numbers with valid and invalid checksums, look-alikes that are not PII), scored per type."""
+numbers with valid and invalid checksums, look-alikes that are not PII), scored per type; the values
+that are the right type but nobody's (textbook addresses, invoice and courier codes, versions) on both
+sides; and third-party vectors: Presidio's recognizer test cases, Faker zh_CN/en_US, python-stdnum."""
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections import Counter
 
+import phonenumbers
 import pytest
 
 from tunesmith.data.example import Example
+from tunesmith.data.steps import pii_find
 from tunesmith.data.steps.pii import PiiFinder, PiiStep, id15_valid, id18_valid, luhn_valid
 
 PROVINCES = ["110101", "310104", "440305", "510107", "330106", "420102", "610113", "210202"]
@@ -22,6 +27,11 @@ def id18(rng, valid=True):
     if not valid:
         check = rng.choice([c for c in "0123456789X" if c != check])
     return body + check
+
+
+def id18_spaced(rng):
+    d = id18(rng)
+    return rng.choice([" ", "-"]).join((d[:6], d[6:14], d[14:]))
 
 
 def id15(rng):
@@ -52,6 +62,43 @@ def card(rng, valid=True):
     return digits
 
 
+def intl_card(rng):
+    """American Express (4-6-5), Diners (14, 4-6-4), JCB-15 and Maestro: the brands outside groups of four."""
+    prefix, n, groups = rng.choice([("37", 15, (4, 6, 5)), ("34", 15, (4, 6, 5)), ("3056", 14, (4, 6, 4)),
+                                    ("36", 14, (4, 6, 4)), ("1800", 15, None), ("2131", 15, None),
+                                    ("6759", 16, (4, 4, 4, 4)), ("5018", 16, None), ("6304", 19, (4, 4, 4, 4, 3))])
+    body = prefix + "".join(str(rng.randint(0, 9)) for _ in range(n - len(prefix) - 1))
+    digits = body + luhn_digit(body)
+    if groups and rng.random() < 0.5:
+        parts, at = [], 0
+        for g in groups:
+            parts.append(digits[at:at + g])
+            at += g
+        digits = " ".join(parts)
+    return digits
+
+
+PHONE_REGIONS = ["US", "GB", "DE", "FR", "JP", "BR", "IN", "AU", "HK", "TW", "SG", "KR", "CA", "IT", "RU", "IL"]
+
+
+def phone(rng):
+    """A valid number of another country (libphonenumber's example numbers, last digits redrawn until
+    valid), written internationally, or nationally for North America ("(201) 555-0123", "201-555-0123")."""
+    region = rng.choice(PHONE_REGIONS)
+    kind = rng.choice([phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE])
+    example = phonenumbers.example_number_for_type(region, kind)
+    while True:
+        number = phonenumbers.PhoneNumber(country_code=example.country_code,
+                                          national_number=example.national_number // 10000 * 10000 + rng.randint(0, 9999),
+                                          italian_leading_zero=example.italian_leading_zero)
+        if phonenumbers.is_valid_number(number):
+            break
+    if region in ("US", "CA") and rng.random() < 0.5:
+        text = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return text if rng.random() < 0.5 else text.replace("(", "").replace(") ", "-")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def mobile(rng):
     d = "1" + rng.choice("3456789") + "".join(str(rng.randint(0, 9)) for _ in range(9))
     form = rng.randint(0, 4)
@@ -66,16 +113,30 @@ def landline(rng):
 
 def email(rng):
     user = rng.choice(["zhang.san", "li_si88", "wang.wu+work", "alice", "bob.smith"])
-    return f"{user}{rng.randint(1, 99)}@{rng.choice(['qq.com', '163.com', 'example.org', 'mail.tsinghua.edu.cn'])}"
+    # Real providers' domains: a mailbox at example.org is nobody's (RFC 2606), see TEXTBOOK below.
+    return f"{user}{rng.randint(1, 99)}@{rng.choice(['qq.com', '163.com', 'gmail.com', 'mail.tsinghua.edu.cn'])}"
 
 
 def ipv4(rng):
-    return ".".join(str(rng.randint(1, 254)) for _ in range(4))
+    """A public unicast address: one a person's machine could have (private, reserved, multicast and
+    documentation addresses are nobody's; single-digit quads read as versions)."""
+    while True:
+        addr = ipaddress.IPv4Address(rng.randint(1 << 24, (224 << 24) - 1))
+        if addr.is_global and max(addr.packed) >= 10:
+            return str(addr)
 
 
 def ipv6(rng):
-    groups = [f"{rng.randint(0, 65535):x}" for _ in range(8)]
-    return rng.choice([":".join(groups), ":".join(groups[:3]) + "::" + ":".join(groups[6:])])
+    """A global unicast address (2000::/3, not documentation or special-purpose)."""
+    while True:
+        groups = [f"{rng.randint(0x2001, 0x3fff):x}"] + [f"{rng.randint(0, 65535):x}" for _ in range(7)]
+        text = rng.choice([":".join(groups), ":".join(groups[:3]) + "::" + ":".join(groups[6:])])
+        if ipaddress.IPv6Address(text).is_global:
+            return text
+
+
+def fullwidth(text):
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
 def passport(rng):
@@ -85,10 +146,15 @@ def passport(rng):
 # (type, value factory, sentence templates with {} where the value goes)
 PLANTED = [
     ("id_card", lambda r: id18(r), ["我的身份证号是{}，请核对。", "ID number: {} (mainland resident)", "身份证：{}"]),
+    ("id_card", id18_spaced, ["身份证号码 {} 请妥善保管", "ID: {}"]),
     ("id_card", id15, ["老身份证号码{}已经作废了吗？", "old ID {} from 1995"]),
+    ("id_card", lambda r: fullwidth(id18(r)), ["身份证号：{}"]),
     ("mobile", mobile, ["有问题请打{}联系我。", "Call me at {} tomorrow.", "手机：{}"]),
+    ("mobile", lambda r: fullwidth(mobile(r)), ["手机号{}，随时联系"]),
     ("landline", landline, ["公司电话{}，工作日拨打。", "Office line: {}."]),
     ("bank_card", lambda r: card(r), ["请转账到卡号{}。", "Card number {} was charged twice."]),
+    ("bank_card", intl_card, ["My card {} expires in May.", "信用卡{}被盗刷了"]),
+    ("phone", phone, ["Call me at {} tomorrow.", "我在国外的电话是{}。", "Reach our office: {}"]),
     ("email", email, ["邮箱是{}，欢迎来信。", "Write to {} for details."]),
     ("ipv4", ipv4, ["服务器地址{}无法访问。", "The host {} refused the connection."]),
     ("ipv6", ipv6, ["IPv6 地址 {} 配置在 eth0 上。", "Ping {} to test."]),
@@ -115,7 +181,32 @@ NEGATIVES = [
     lambda r: "The wechat application framework is popular.",
     lambda r: f"Python {r.randint(2, 3)}.{r.randint(0, 12)} and version v1.2.3.4 are out.",
     lambda r: f"{r.randint(100, 999)}人参加，比例为{r.randint(1, 99)}%。",
+    # The right shape of a PII type, but nobody's, or not that type: context and the value decide.
+    lambda r: f"子网掩码设为 255.255.{r.choice([0, 128, 192, 224, 240, 248, 252, 255])}.0，网关为默认值。",
+    lambda r: f"打开浏览器，输入路由器的管理地址 192.168.{r.choice([0, 1])}.1 并登录。",
+    lambda r: f"For example, 203.0.113.{r.randint(1, 254)} and 198.51.100.{r.randint(1, 254)} are documentation addresses.",
+    lambda r: f"Upgrade to version {r.randint(1, 20)}.{r.randint(0, 30)}.{r.randint(0, 200)}.{r.randint(0, 99)} first.",
+    lambda r: f"软件版本{r.randint(1, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}已发布",
+    lambda r: f"发票代码0{r.randint(10**10, 10**11 - 1)}，发票号码{r.randint(10**7, 10**8 - 1)}",
+    lambda r: f"快递单号SF0{r.randint(10**10, 10**11 - 1)}，请查收。",
+    lambda r: f"条形码 {ean13_luhn(r)} 的商品已售罄",
+    lambda r: f"Product {ean13_luhn(r)} is out of stock.",
+    lambda r: f"IMEI: 35{r.randint(10**11, 10**12 - 1)}{r.randint(0, 9)}",
+    lambda r: "Test the loopback with ping ::1 or ping6 fe80::1%eth0 on your machine.",
+    lambda r: f"Documentation prefix: 2001:db8::{r.randint(1, 0xffff):x}",
+    lambda r: f"Call 1-800-555-01{r.randint(0, 99):02d} toll-free.",
+    lambda r: f"`{r.choice(['john', 'jane.doe', 'user_1'])}@example.com` matches the regular expression.",
+    lambda r: "s = a[::2] + b[::-1]; std::cout << s;",
 ]
+
+
+def ean13_luhn(rng):
+    """A Chinese product barcode (690-699) whose digits happen to pass the Luhn test too."""
+    while True:
+        body = "69" + "".join(str(rng.randint(0, 9)) for _ in range(10))
+        code = body + str((10 - sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body)) % 10) % 10)
+        if luhn_valid(code):
+            return code
 
 
 def build_set(seed=0, per_template=60):
@@ -197,7 +288,7 @@ def test_drop_action_per_type_and_custom_placeholder():
     dropped = step(Example.single("身份证 11010519491231002X", "ok"))
     assert dropped.reason == "id_card"
     assert "11010519491231002X" not in str(dropped.detail)  # the reason never repeats the PII
-    kept = step(Example.single("mail a@b.com", "ok"))
+    kept = step(Example.single("mail li.si@163.com", "ok"))
     assert kept.instruction == "mail [邮箱]"
 
 
@@ -219,30 +310,35 @@ def test_odd_input_does_not_crash(bad):
     PiiFinder().find(bad)
 
 
-def _find_everywhere(text: str) -> list[tuple[int, int, str]]:
-    """Every pattern over the whole text, no gates or windows, overlaps resolved as PiiFinder does."""
-    from tunesmith.data.steps.pii import _PRIORITY
-
+def _find_everywhere(text: str) -> list[tuple[int, int, str, str]]:
+    """Every pattern over the whole text, no gates or windows, and phonenumbers on every phone-like
+    match of the whole text; overlaps resolved as PiiFinder does."""
+    view = pii_find.ascii_view(text)
     found = []
-    for kind, pattern, valid in PiiFinder().patterns:
-        found += [(m.start("v"), m.end("v"), kind) for m in pattern.finditer(text) if valid is None or valid(m)]
+    for kind, pattern, judge in PiiFinder().patterns:
+        for m in pattern.finditer(view):
+            verdict = "pii" if judge is None else judge(m, view)
+            if verdict not in (None, "invalid"):
+                found.append(pii_find.PiiMatch(m.start("v"), m.end("v"), kind, text[m.start("v"):m.end("v")], verdict))
+    found += pii_find._phones(view, text, 0, len(view))
     taken = []
-    for f in sorted(found, key=lambda f: (_PRIORITY[f[2]], f[0])):
-        if all(f[1] <= t[0] or f[0] >= t[1] for t in taken):
+    for f in sorted(found, key=lambda f: (pii_find._PRIORITY[f.type], f.start)):
+        if all(f.end <= t.start or f.start >= t.end for t in taken):
             taken.append(f)
-    return sorted(taken)
+    return sorted((f.start, f.end, f.type, f.verdict) for f in taken)
 
 
 def test_gates_and_number_windows_find_what_every_pattern_finds():
-    """`find` runs the number patterns only inside digit stretches and the others behind cheap tests;
-    on planted PII glued together with noise it must find exactly what running everything finds."""
+    """`examine` runs the number patterns only inside digit stretches, phonenumbers only on stretches
+    its hint finds, and the others behind cheap tests; on planted PII glued together with noise it must
+    find exactly what running everything finds."""
     rng = random.Random(7)
     texts, _ = build_set(seed=3, per_template=4)
-    glue = ["", " ", "，", "X", "-", "(", ")", "+", "1", "86", "abc", "\n", "：", ":", "..", "@"]
+    glue = ["", " ", "，", "X", "-", "(", ")", "+", "1", "86", "abc", "\n", "：", ":", "..", "@", "+1 ", "５"]
     finder = PiiFinder()
     for _ in range(1500):
         text = "".join(rng.choice(texts) if rng.random() < 0.5 else rng.choice(glue) for _ in range(rng.randint(1, 5)))
-        got = [(m.start, m.end, m.type) for m in finder.find(text)]
+        got = [(m.start, m.end, m.type, m.verdict) for m in finder.examine(text)]
         assert got == _find_everywhere(text), text
         if got:
             assert finder.may_contain(text)
