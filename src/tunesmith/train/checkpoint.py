@@ -12,11 +12,17 @@ The data position is the step itself: the batch order is a pure function of (see
 resumed run rebuilds it and continues at micro-batch step * grad_accum * world_size.
 Each checkpoint is written to a staging folder and renamed into place, so a crash while saving
 never leaves a half checkpoint that looks complete.
+
+A checkpoint may come from someone else (a shared run folder, the UI's Resume button), and a pickle
+can run code when it is loaded. So the .pt files hold only tensors and plain values (numpy's RNG
+state is stored as a tensor and numbers, not as an ndarray) and are read with `weights_only=True`:
+a file holding anything else is refused, never executed.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -89,14 +95,27 @@ def load(path: Path, *, model, optimizer, scheduler, rank: int = 0) -> tuple[dic
     if missing:
         raise ConfigError(f"{path}: the checkpoint lacks {len(missing)} trained parameters (e.g. {sorted(missing)[0]})",
                           "it was written by a run with another method or model")
-    set_model_sd(model, weights, options=options)
-    set_optim_sd(model, optimizer, torch.load(path / "optimizer.pt", weights_only=False), options=options)
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
-    extra = torch.load(path / "extra.pt", weights_only=False)
+    optim, schedule, extra = (load_plain(path / name) for name in ("optimizer.pt", "scheduler.pt", "extra.pt"))
     rng_file = path / f"rng-rank{rank}.pt"
-    if rng_file.is_file():
-        set_rng_state(torch.load(rng_file, weights_only=False))
+    rng = load_plain(rng_file) if rng_file.is_file() else None
+    set_model_sd(model, weights, options=options)
+    set_optim_sd(model, optimizer, optim, options=options)
+    scheduler.load_state_dict(schedule)
+    if rng is not None:
+        set_rng_state(rng)
     return json.loads((path / "state.json").read_text()), extra
+
+
+def load_plain(file: Path):
+    """A .pt file of tensors and plain values; anything that would need unpickling code is refused."""
+    try:
+        return torch.load(file, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{file}: refused to load it: it holds Python objects beyond tensors and plain values, "
+                          f"which could run code when loaded ({reason[:200]})",
+                          "tunesmith's own checkpoints never do: resume only from checkpoints you wrote, or "
+                          "start the run again without --resume") from None
 
 
 def prune(folder: Path, keep: int) -> None:
@@ -106,7 +125,11 @@ def prune(folder: Path, keep: int) -> None:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Every RNG's state as tensors and plain values (what `weights_only=True` loads)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -114,7 +137,9 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
