@@ -1,14 +1,13 @@
-"""Filters: each scored on a labelled set built here (good records must stay, planted bad ones go)."""
+"""Filters: good records pass every filter; length, perplexity. (quality, meta, language and machine_text
+have their own test files.)"""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tunesmith.data.example import Example
 from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.filters import LengthStep, MetaStep, QualityStep
+from tunesmith.data.steps.filters import LengthStep, QualityStep
 from tunesmith.data.steps.machine_text import MachineTextStep
 from tunesmith.data.steps.language import LanguageStep
 from tunesmith.errors import ConfigError
@@ -44,44 +43,11 @@ def test_good_records_pass_every_filter():
         assert not dropped, f"{step.name} dropped good records: {dropped}"
 
 
-BAD_QUALITY = [
-    (Example.single("Tell me a joke.", ""), "empty_output"),
-    (Example.single("Tell me a joke.", "   "), "empty_output"),
-    (Example.single("Tell me a joke.", "……！"), "trivial_output"),
-    (Example.single("What is the capital of France?", "what is the capital of France"), "output_echoes_input"),
-    (Example.single("介绍一下北京", "北京是中国的首都。北京是中国的首都。北京是中国的首都。北京是中国的首都。"), "repetitive"),
-    (Example.single("Say something", "I don't know. " * 12), "repetitive"),
-    (Example.single("Describe it", "see @@@ ### $$$ %%% ^^^ &&& *** ~~~ ||| here"), "special_characters"),
-]
-
-
-@pytest.mark.parametrize("example,reason", BAD_QUALITY)
-def test_quality_catches_each_bad_kind(example, reason):
-    out = QualityStep()(example)
-    assert isinstance(out, Drop) and out.reason == reason, out
-
-
 def test_length():
     step = LengthStep(LengthStep.Options(step="length", min_chars=5, max_chars=20, fields=["output"]))
     assert step(Example.single("q", "abc")).reason == "too_short"
     assert step(Example.single("q", "x" * 21)).reason == "too_long"
     assert not isinstance(step(Example.single("q", "just right")), Drop)
-
-
-def test_meta_expression():
-    step = MetaStep(MetaStep.Options(step="meta", keep_if="upvotes >= 3 and lang in ['zh', 'en']"))
-    assert not isinstance(step(Example.single("q", "a", upvotes=5, lang="zh")), Drop)
-    assert step(Example.single("q", "a", upvotes=1, lang="zh")).reason == "meta"
-    assert step(Example.single("q", "a", lang="zh")).reason == "meta_missing"
-    assert step(Example.single("q", "a", upvotes="many", lang="zh")).reason == "meta_error"
-    keep_missing = MetaStep(MetaStep.Options(step="meta", keep_if="upvotes >= 3", missing="keep"))
-    assert not isinstance(keep_missing(Example.single("q", "a")), Drop)
-
-
-@pytest.mark.parametrize("expr", ["__import__('os').system('x')", "upvotes.__class__", "lambda: 1", "upvotes >="])
-def test_meta_refuses_unsafe_or_broken_expressions(expr):
-    with pytest.raises(ValueError):
-        MetaStep.Options(step="meta", keep_if=expr)
 
 
 def test_perplexity_scores_and_thresholds(tiny_model_dir):
@@ -105,67 +71,3 @@ def test_unknown_category_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown categories"):
         step_options({"step": "machine_text", "categories": ["nope"]})
-
-
-ECHO_ALPHABET = "abcAxXYZ 你好，。!?_-İi\n"  # cases, Han, punctuation, and İ (two characters lower-cased)
-
-
-@given(st.text(alphabet=ECHO_ALPHABET, max_size=60), st.text(alphabet=ECHO_ALPHABET, max_size=60),
-       st.booleans())
-@settings(max_examples=300, deadline=None)
-def test_echo_prefilter_never_rejects_a_real_echo(output, other, same):
-    from tunesmith.data.steps.filters import _NORMALISE, _could_echo, _same_words
-
-    other = output if same else other
-    said = _NORMALISE.sub("", output).lower()
-    if said and _same_words(said, other):
-        assert _could_echo(output, other)
-
-
-def _repeat_ratio_reference(text: str, n: int) -> float:
-    """The rule written plainly: one regex match per unit, every n-gram counted."""
-    import re
-    from collections import Counter
-
-    cjk = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-    units = re.findall(rf"[{cjk}]|[^\W_{cjk}]+", text.lower())
-    if len(units) < 2 * n:
-        return 0.0
-    grams = [tuple(units[i:i + n]) for i in range(len(units) - n + 1)]
-    counts = Counter(grams)
-    covered = set()
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            covered.update(range(i, i + n))
-    return len(covered) / len(units)
-
-
-# Few distinct units so that repeats are common; Han, kana, Hangul, Latin, digits, full-width and symbols.
-_REPEAT_ALPHABET = st.sampled_from(["的", "是", "我们", "北京", "カナ", "한", "ab", "Ab", "x1", "２", " ", "，", "。",
-                                    "!", "_", "-", "\n", "İ", "é", "the ", "cat "])
-
-
-@given(st.lists(_REPEAT_ALPHABET, max_size=80), st.integers(2, 6), st.sampled_from([0.1, 0.3, 0.6, 0.9]))
-@settings(max_examples=400, deadline=None)
-def test_repetition_fast_path_decides_like_the_plain_rule(pieces, n, limit):
-    from tunesmith.data.steps.filters import repeat_ratio, repeat_ratio_over
-
-    text = "".join(pieces)
-    want = _repeat_ratio_reference(text, n)
-    assert repeat_ratio(text, n) == pytest.approx(want)
-    got = repeat_ratio_over(text, n, limit)
-    assert (got is not None) == (want > limit), (text, got, want)
-    if got is not None:
-        assert got == pytest.approx(want)
-
-
-@given(st.text(max_size=80))
-@settings(max_examples=300, deadline=None)
-def test_special_ratio_ascii_path_equals_the_regex(text):
-    from tunesmith.data.steps.filters import _SPECIAL, special_ratio
-
-    if "```" not in text and text:
-        assert special_ratio(text) == pytest.approx(len(_SPECIAL.findall(text)) / len(text))
-    ascii_text = text.encode("ascii", "ignore").decode()
-    if "```" not in ascii_text and ascii_text:
-        assert special_ratio(ascii_text) == pytest.approx(len(_SPECIAL.findall(ascii_text)) / len(ascii_text))

@@ -6,7 +6,8 @@ built once per process and cached by their options; stats are reset per batch so
 can be saved with its shard and summed later.
 
 A record that makes a step raise is rejected with the exception text as its reason detail; the other
-records of the batch go on.
+records of the batch go on. A ConfigError is the config's fault, not the record's (a meta expression
+that compares a text field with a number): it stops the run, naming the first record's file:line.
 
 With `changes=True` the batch also records what each step changed in the records it kept, and every
 batch records the flags its steps set (pipeline_review.py: changes.jsonl, flagged.jsonl).
@@ -202,6 +203,10 @@ def _guarded(step: Step, example: Example, batch: bool = False) -> Example | Dro
 
 
 def _error_drop(e: Exception) -> Drop:
+    from tunesmith.errors import ConfigError
+
+    if isinstance(e, ConfigError):  # the config does not fit the data (meta: a text field compared with 3):
+        raise e                     # no record is to blame, so the run stops at the first one, saying where
     text = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
     return Drop("error", f"{type(e).__name__}: {text}" if text else type(e).__name__)
 

@@ -52,6 +52,8 @@ _HIRAGANA_SHARE, _KATAKANA_SHARE = 0.1, 0.5
 _LANGS = "english|chinese|french|german|spanish|japanese|korean|italian|russian|portuguese|arabic"
 _TRANSLATE = re.compile(rf"(?i)translat|翻译|翻譯|译成|译为|譯成|譯為|翻成|\b(?:in|into)\s+(?:{_LANGS})\b"
                         r"|用(?:英|中|汉|法|德|日|韩|西班牙|俄|意大利|葡萄牙|阿拉伯)(?:语|文)")
+# Substrings one of which every match above has: the regex runs only where one is found.
+_TRANSLATE_HINTS = ("ranslat", "RANSLAT", "翻", "译", "譯", "用", " in", " IN")
 _SPECIAL_LABELS = ("mixed", "unknown")
 _CLAUSE = re.compile(r"[。！？!?：:\n]|\. ")  # where a request's first sentence or clause ends
 _LOWER_WORD = re.compile(r"\b[a-z]{2,}\b")  # an English word as material: "watch", "do away with"
@@ -147,16 +149,13 @@ class LanguageDetector:
 
     def decide(self, profiles: list["Profile"]) -> str:
         """The label of texts read together (an instruction and its answer): their prose, added up."""
-        if len(profiles) == 1:
-            p = profiles[0]
-            han, kana, hira, hangul, other, latin = p.han, p.kana, p.hira, p.hangul, p.other, p.latin
-        else:
-            han = sum(p.han for p in profiles)
-            kana = sum(p.kana for p in profiles)
-            hira = sum(p.hira for p in profiles)
-            hangul = sum(p.hangul for p in profiles)
-            other = sum(p.other for p in profiles)
-            latin = [w for p in profiles for w in p.latin]
+        p = profiles[0]
+        han, kana, hira, hangul, other, latin = p.han, p.kana, p.hira, p.hangul, p.other, p.latin
+        for p in profiles[1:]:  # added up in plain loops: most records have two texts, and no kana or Hangul
+            han += p.han
+            if p.kana or p.hangul or p.other:
+                kana, hira, hangul, other = kana + p.kana, hira + p.hira, hangul + p.hangul, other + p.other
+            latin = latin + p.latin
         if kana and (hira >= _HIRAGANA_SHARE * (han + kana) or kana - hira >= _KATAKANA_SHARE * (han + kana)):
             cjk = "ja"
         else:
@@ -181,7 +180,7 @@ class LanguageDetector:
         return "mixed:" + "+".join(parts)
 
 
-@dataclass
+@dataclass(slots=True)
 class Profile:
     """The prose of one text: characters per CJK script, other letters, and the Latin prose words."""
     text: str
@@ -212,8 +211,17 @@ class LanguageStep(Step):
         if not self._whole:
             return self._decide(example, d.label("\n".join(read_texts(example, self._fields))))
         asks, answers, inputs = _parts(example)
-        ask, answer = d.profile("\n".join(asks)), d.profile("\n".join(answers))
-        if any(_TRANSLATE.search(t) for t in asks):
+        ask_text, answer_text = "\n".join(asks), "\n".join(answers)
+        if ask_text.isascii() and answer_text.isascii() and not _asks_translation(ask_text):
+            # Latin-script text throughout: read together, as the parts would add up (no CJK to weigh them).
+            label = d.label(f"{ask_text}\n{answer_text}")
+            if label == "unknown" and inputs:
+                label = d.label("\n".join([ask_text, answer_text] + inputs))
+            if self.kept(label):
+                self.stats.counts[f"lang:{label}"] += 1
+                return example
+        ask, answer = d.profile(ask_text), d.profile(answer_text)
+        if _asks_translation(ask_text):
             # A translation is judged by its answer; the text it translates (and the request) are material.
             label = d.decide([answer])
             if label != "unknown":
@@ -276,6 +284,13 @@ def _brings_script_of(ask: Profile, answer: Profile) -> bool:
     if answer.latin and ask.han + ask.kana + ask.hangul and _LOWER_WORD.search(" ".join(_LATIN_WORD.findall(ask.text))):
         return True
     return bool(answer.other and ask.other or answer.kana and ask.kana or answer.hangul and ask.hangul)
+
+
+def _asks_translation(text: str) -> bool:
+    for hint in _TRANSLATE_HINTS:
+        if hint in text:
+            return _TRANSLATE.search(text) is not None
+    return False
 
 
 def _parts(example: Example) -> tuple[list[str], list[str], list[str]]:
