@@ -89,8 +89,9 @@ def score(title: str, rows: list[dict], verbose: bool, table: bool) -> None:
 
 def translationese() -> None:
     rows = jsonl(DATA / "translationese.jsonl")
-    print(f"2. translationese (experimental, off by default): {sum(r['label'] == 'mt' for r in rows)} machine-translated"
-          f" and {sum(r['label'] == 'natural' for r in rows)} natural Chinese sentences")
+    mt, natural = sum(r["label"] == "mt" for r in rows), sum(r["label"] == "natural" for r in rows)
+    print(f"2. translationese (experimental, off by default): {mt} machine-translated and {natural} natural "
+          "Chinese sentences")
     for k in (1, 2, 3):
         step = MachineTextStep(MachineTextStep.Options(step="machine_text", translationese_min=k, categories=[]))
         tp = fp = fn = 0

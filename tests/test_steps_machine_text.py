@@ -78,8 +78,10 @@ def test_chinese_self_talk_in_its_many_phrasings_is_dropped(instruction, output)
 
 
 ENGLISH_SELF_TALK = [
-    ("How could this page look better?", "I'm an AI Assistant, so unable to see the page you mean. Here are general tips."),
-    ("What is your favourite band?", "I am an AI and do not have personal preferences, but many people like the Beatles."),
+    ("How could this page look better?",
+     "I'm an AI Assistant, so unable to see the page you mean. Here are general tips."),
+    ("What is your favourite band?",
+     "I am an AI and do not have personal preferences, but many people like the Beatles."),
     ("What's it like outside?", "Being a virtual assistant, I can't look out of a window."),
     ("How old are you?", "I'm a software program, so I don't have an age."),
 ]
@@ -122,8 +124,10 @@ def test_requested_poems_dialogues_rewrites_and_translations_are_kept():
         ("把这首诗翻译成中文", "对不起，我不能同时走两条路，\n我久久伫立在分岔口。", "Sorry I could not travel both roads..."),
         ("写一段两人的对话", "小王：周末一起去爬山吧？\n朋友：对不起，我不能。我要加班。", None),
         ("把这句话改得口语一点", "不好意思啊，我明天去不了了。", "非常抱歉，我明日无法出席。"),
-        ("Write a short poem about regret.", "I'm sorry, I cannot mend the cup I broke,\nnor call back words I spoke.", None),
-        ("Rewrite this more politely: No, I won't help you.", "I'm sorry, but I won't be able to help you with this.", None),
+        ("Write a short poem about regret.",
+         "I'm sorry, I cannot mend the cup I broke,\nnor call back words I spoke.", None),
+        ("Rewrite this more politely: No, I won't help you.",
+         "I'm sorry, but I won't be able to help you with this.", None),
         ("Write a text message cancelling lunch.", "So sorry, I can't make lunch today. Rain check?", None),
     ]
     for instruction, output, given in keep:
@@ -140,7 +144,8 @@ def test_a_refusal_of_the_requested_piece_itself_is_still_dropped():
 def test_speakers_and_quotes_are_content():
     dialogue = "用户：你是谁？\nAI：我是一个人工智能助手，没有身体。\n用户：你会累吗？\nAI：作为人工智能，我不会累。"
     assert dropped("写一段用户和AI的对话", dialogue) is None
-    assert dropped("How do I say no politely?", 'You can say: "I\'m sorry, but I can\'t take this on right now."') is None
+    assert dropped("How do I say no politely?",
+                   'You can say: "I\'m sorry, but I can\'t take this on right now."') is None
     assert dropped("分析这句话的语气", "“抱歉，我无法帮你”是一句委婉的拒绝。") is None
 
 
@@ -273,7 +278,8 @@ def test_a_person_refusing_something_of_their_own_is_kept_and_flagged_not_droppe
     ("你最近身体怎么样？", "我没有身体不适，最近睡得也好。"),
     ("应届生面试怎么介绍自己？", "可以这样说：我没有任何工作经验，但我在学校做过三个项目。"),
     ("How do I tell him?", "Be honest and kind. Say: I don't have feelings for you, and I don't want to hurt you."),
-    ("Tell me about yourself for the interview.", "I'm an AI enthusiast and a backend developer with five years of experience."),
+    ("Tell me about yourself for the interview.",
+     "I'm an AI enthusiast and a backend developer with five years of experience."),
 ])
 def test_human_uses_of_the_same_words_are_kept(instruction, output):
     assert dropped(instruction, output) is None

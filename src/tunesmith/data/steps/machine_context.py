@@ -30,7 +30,8 @@ _ZH_PIECE = (r"(?:诗|词|歌|故事|小说|童话|寓言|剧本|台词|对话|�
              r"(?![息用号心任仰念誉赖])")
 _EN_WRITE = (r"(?:write|compose|draft|create|generate|make\s+up|come\s+up\s+with|give|craft|produce|tell|invent|design"
              r"|construct|continue|complete|suggest|provide|prepare)")
-_EN_PIECE = (r"(?:poem|poetry|haiku|limerick|sonnet|verse|lyrics|song|rap|story|stories|tale|fable|narrative|novel|fiction"
+_EN_PIECE = (r"(?:poem|poetry|haiku|limerick|sonnet|verse|lyrics|song|rap|story|stories|tale|fable|narrative"
+             r"|novel|fiction"
              r"|script|screenplay|scene|dialogue|dialog|conversation|monologue|letter|e-?mail|message|text|tweet|post"
              r"|reply|response|voicemail|speech|toast|joke|riddle|slogan|advert\w*|ad|caption|sentence|quote|greeting"
              r"|condolence|note|sign|apology|announcement|memo|excuse|review|diary|journal|opening|ending)")
@@ -47,7 +48,8 @@ _COMPOSE = regex.compile(
     r"|in\s+(?:the\s+)?first[- ]person|in\s+the\s+style\s+of)\b", _F)
 # Requested content written as or about a machine ("a story from the perspective of an AI").
 _MENTIONS_AI = regex.compile(
-    r"\b(?:AI|A\.I\.|artificial\s+intelligence|robots?|androids?|cyborgs?|chat ?bots?|bots?|assistants?|language\s+models?"
+    r"\b(?:AI|A\.I\.|artificial\s+intelligence|robots?|androids?|cyborgs?|chat ?bots?|bots?|assistants?"
+    r"|language\s+models?"
     r"|LLMs?|GPT|ChatGPT|computers?|machines?|algorithms?|Siri|Alexa|HAL|smart\s+\w+|virtual|self-driving|autonomous"
     r"|drones?|satellites?|(?:smart)?phones?|speakers?|devices?|appliances?|toasters?|navigators?|GPS|spaceships?"
     r"|starships?|software|programs?|servers?)\b"
@@ -68,14 +70,17 @@ _IDENTITY_QUESTION = regex.compile(
 # The assistant introduces itself by name or maker (or with the identity-set placeholders).
 _SELF_INTRODUCTION = regex.compile(
     r"\{\{\s*\w+\s*\}\}|\bmy\s+name\s+is\b|\b(?:call|refer\s+to)\s+me\s+(?:as\s+)?\b"
-    r"|\bI(?:'m|’m|\s+am)\s+(?!(?:an?|the|not|just|only|sorry|unable|here|happy|glad|afraid|able|a\s+large)\b)[A-Z][\w-]+"
+    r"|\bI(?:'m|’m|\s+am)\s+(?!(?:an?|the|not|just|only|sorry|unable|here|happy|glad|afraid|able"
+    r"|a\s+large)\b)[A-Z][\w-]+"
     r"|\b(?:developed|created|trained|built|made|designed|engineered)\s+by\b"
     r"|我(?:叫|名叫|名为)|我的名字|(?:叫|称呼)我|这里是|由[^，,。！？\n]{1,24}?(?:开发|打造|创造|创建|训练|研发|制作|发明|设计|推出)")
 # Words a given text needs for its rewrite or translation to apologise or refuse.
-_SOURCE_NEGATION = regex.compile(r"sorry|apolog|\b(?:can't|cannot|can’t|unable|won't|won’t|not|no|never)\b|抱歉|对不起|不好意思|不|没|无法", _F)
+_SOURCE_NEGATION = regex.compile(r"sorry|apolog|\b(?:can't|cannot|can’t|unable|won't|won’t|not|no|never)\b|抱歉"
+                                 r"|对不起|不好意思|不|没|无法", _F)
 _ASKS_PROGRAM_OUTPUT = regex.compile(
     r"输出(?:是|为)?什么|打印(?:出)?什么|会输出|会打印|运行结果|执行结果|输出结果"
-    r"|\boutput\s+of\b|\bwhat\s+(?:does|will|would)\b.{0,60}\b(?:print|output|return|display)\b|\bwhat\s+is\s+printed\b", _F)
+    r"|\boutput\s+of\b|\bwhat\s+(?:does|will|would)\b.{0,60}\b(?:print|output|return|display)\b"
+    r"|\bwhat\s+is\s+printed\b", _F)
 
 _GREETING = regex.compile(r"\W*(?:您好|你好|嗨|哈喽|喔不|哦|噢|啊|嗯|好的|当然|没问题|好问题|很高兴(?:你|您)问|hi|hello|hey|oh(?:\s+no)?"
                           r"|sure|certainly|of\s+course|okay|ok|well|hmm|great\s+question)?\W*$", _F)

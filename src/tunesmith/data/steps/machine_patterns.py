@@ -41,9 +41,11 @@ _EN_AI = (r"(?:(?:(?:large|advanced|text[- ]based|conversational|generative|digi
           r"(?:AI|A\.I\.|artificial intelligence|(?:large\s+)?language model|LLM|chat ?bot)"
           r"|(?:(?:text[- ]based|virtual|digital|conversational|computer|software|machine[- ]learning|neural|AI"
           r"|GPT(?:-\d)?|OpenAI)\s+){1,3}(?:assistant|program|model|system|bot|entity|agent|tool|network))")
-_EN_NOT_JOB = (r"(?![- ]?(?:research|engineer|developer|development|enthusiast|expert|scientist|student|ethic|company|startup|lab\b"
+_EN_NOT_JOB = (r"(?![- ]?(?:research|engineer|developer|development|enthusiast|expert|scientist|student|ethic"
+               r"|company|startup|lab\b"
                r"|consult|special|practitioner|artist|writer|programm|product|project|team|course|class|professor"
-               r"|teacher|journalist|policy|generated|powered|driven|based|art\b|tools?\b|technolog|industry|field|fan\b"
+               r"|teacher|journalist|policy|generated|powered|driven|based|art\b|tools?\b|technolog|industry"
+               r"|field|fan\b"
                r"|lover|nerd|geek|hobbyist|buff\b|skeptic|critic|advocate|investor|founder|ceo\b|user\b))")
 
 _EN_I_CANT = (r"\bI(?:\s+cannot|\s+can't|\s+can’t|\s+can\s+not|\s+am\s+unable\s+to|'m\s+unable\s+to|’m\s+unable\s+to"
@@ -81,8 +83,8 @@ _EN_I_AM = ("i'm", "i’m", "i am")
 # trigger: "as a" and "I am" alone stand in every other English answer.
 AI_WORDS = ("ai", "a.i.", "artificial", "language model", "llm", "chatbot", "chat bot", "bot", "text-based",
             "virtual", "digital", "conversational", "computer", "software", "machine", "neural", "gpt", "openai")
-_EN_I_CANT_T = ("i cannot", "i can't", "i can’t", "i can not", "i am unable", "i'm unable", "i’m unable", "i am not able",
-                "i'm not able", "i’m not able", "i won't", "i won’t", "i will not")
+_EN_I_CANT_T = ("i cannot", "i can't", "i can’t", "i can not", "i am unable", "i'm unable", "i’m unable",
+                "i am not able", "i'm not able", "i’m not able", "i won't", "i won’t", "i will not")
 _EN_I_DONT = ("i don't", "i do not", "i don’t")
 _ZH_I_LACK = ("我没有", "我并没有", "我也没有", "我根本没有", "我本身没有", "我不具备", "我并不具备", "我也不具备", "我不具有")
 _ZH_I_CANT = ("我无法", "我不能", "我没法", "我没办法")
@@ -126,7 +128,8 @@ KNOWLEDGE_CUTOFF = Family("cutoff", "knowledge_cutoff", True, (
        r"|\bmy\s+training\s+data\s+(?:only\s+)?(?:goes|extends|runs|is\s+current)\s+(?:up\s+)?(?:to|until|through)\b"
        r"|\bmy\s+knowledge\s+(?:is\s+limited\s+to|only\s+goes|only\s+extends|extends\s+(?:only\s+)?(?:up\s+)?to)\b",
        ("my knowledge", "my training")),
-    _p(r"\bas\s+of\s+my\s+(?:last|latest|most\s+recent)\s+(?:knowledge\s+|training\s+|data\s+)?(?:update|cut-?off|training)\b",
+    _p(r"\bas\s+of\s+my\s+(?:last|latest|most\s+recent)\s+(?:knowledge\s+|training\s+|data\s+)?(?:update"
+       r"|cut-?off|training)\b",
        ("as of my",)),
 ))
 
@@ -148,7 +151,8 @@ CAPABILITY = Family("capability", "ai_identity", False, (
     _p(r"\bI\s+(?:don't|do\s+not|don’t)\s+(?:have|possess)\s+(?:any\s+)?(?:"
        r"personal\s+(?:opinions?|preferences?|feelings?|experiences?|beliefs?|emotions?|favou?rites?|tastes?|views?"
        r"|memories|anecdotes?|desires?|life)"
-       r"|(?:a\s+)?physical\s+(?:form|body|presence|existence|self)|a\s+body\b|(?:feelings|emotions)\b(?!\s+(?:for|about|toward))"
+       r"|(?:a\s+)?physical\s+(?:form|body|presence|existence|self)|a\s+body\b|(?:feelings"
+       r"|emotions)\b(?!\s+(?:for|about|toward))"
        r"|consciousness"
        r"|senses?\b|taste\s+buds|a\s+sense\s+of\s+\w+"
        r"|(?:the\s+)?(?:ability|capability|capacity)\s+to\s+(?:feel|see|hear|taste|smell|touch|browse|access|remember"
@@ -157,8 +161,10 @@ CAPABILITY = Family("capability", "ai_identity", False, (
        r"|access\s+to\s+(?:the\s+)?(?:real-time|internet|external|current|live|up-to-date|web|your\s+(?:account|device"
        r"|files|location|screen))"
        r"|memory\s+of\s+(?:past|previous))"
-       r"|\bI\s+(?:don't|do\s+not|don’t)\s+have\s+(?:[\w' ]{0,24}?\s)?(?:or\s+)?(?:a\s+)?physical\s+(?:form|body|presence)\b"
-       r"|\bI\s+(?:don't|do\s+not|don’t)\s+(?:eat(?:\s+food)?|sleep|dream)(?=[,.;]|\s+or\b|\s+since\b|\s+because\b|\s+as\b)",
+       r"|\bI\s+(?:don't|do\s+not|don’t)\s+have\s+(?:[\w' ]{0,24}?\s)?(?:or\s+)?(?:a\s+)?physical\s+(?:form"
+       r"|body|presence)\b"
+       r"|\bI\s+(?:don't|do\s+not|don’t)\s+(?:eat(?:\s+food)?|sleep|dream)(?=[,.;]|\s+or\b|\s+since\b"
+       r"|\s+because\b|\s+as\b)",
        _EN_I_DONT),
     _p(rf"{_EN_I_CANT}\s+"
        r"(?:browse|access\s+the\s+(?:internet|web)|search\s+the\s+(?:internet|web)|see\s+(?:images|pictures|photos"
@@ -181,17 +187,20 @@ REFUSAL = Family("refusal", "refusal", False, (
        r"|(?:这|此)(?:违反|违背)了?我的|我必须拒绝",
        _ZH_I_CANT + ("我不会", "这违反", "此违反", "这违背", "此违背", "我必须拒绝"), task_refusal=True),
     _p(r"(?:sorry|apologi[sz]e|apologies|unfortunately)[,.!]?\s*(?:but\s*)?[^.!?\n]{0,60}?"
-       r"\bI(?:'m|’m|\s+am)?\s*(?:cannot|can't|can’t|can\s+not|unable|not\s+able|won't\s+be\s+able|will\s+not\s+be\s+able"
-       r"|must\s+(?:respectfully\s+)?decline|(?:don't|do\s+not|don’t)\s+have\s+(?:the\s+)?(?:ability|capability|capacity"
+       r"\bI(?:'m|’m|\s+am)?\s*(?:cannot|can't|can’t|can\s+not|unable|not\s+able|won't\s+be\s+able"
+       r"|will\s+not\s+be\s+able"
+       r"|must\s+(?:respectfully\s+)?decline|(?:don't|do\s+not|don’t)\s+have\s+(?:the\s+)?(?:ability"
+       r"|capability|capacity"
        r"|means|access))(?P<verb>[^.!?\n]{0,24})", ("sorry", "apologi*", "apologies", "unfortunately")),
     _p(rf"{_EN_I_CANT}\s+(?:help|assist|comply|fulfill|fulfil|provide\s+(?:assistance|instructions|information|that"
        r"|this|help)|create|write|generate|engage|participate|support)\b(?!\s+but\b|\s+(?:myself|laughing|wondering))"
        r"|\bI\s+must\s+(?:respectfully\s+|politely\s+)?decline\b"
        r"|\b(?:against|violates?)\s+my\s+(?:programming|guidelines|policies|principles|ethical\s+guidelines)\b"
-       r"|\bit(?:'s|’s|\s+is)\s+not\s+appropriate\s+for\s+me\s+to\b|\bI(?:'m|’m|\s+am)\s+not\s+(?:allowed|permitted)\s+to\b",
-       _EN_I_CANT_T + ("i must", "against my", "violates my", "violate my", "it's not appropriate", "it is not appropriate",
-                       "it’s not appropriate", "i'm not allowed", "i am not allowed", "i’m not allowed", "i'm not permitted",
-                       "i am not permitted"), task_refusal=True),
+       r"|\bit(?:'s|’s|\s+is)\s+not\s+appropriate\s+for\s+me\s+to\b|\bI(?:'m|’m|\s+am)\s+not\s+(?:allowed"
+       r"|permitted)\s+to\b",
+       _EN_I_CANT_T + ("i must", "against my", "violates my", "violate my", "it's not appropriate",
+                       "it is not appropriate", "it’s not appropriate", "i'm not allowed", "i am not allowed",
+                       "i’m not allowed", "i'm not permitted", "i am not permitted"), task_refusal=True),
 ))
 
 FAMILIES = (AI_IDENTITY, KNOWLEDGE_CUTOFF, CAPABILITY, REFUSAL)
@@ -199,15 +208,19 @@ CATEGORIES = ("ai_identity", "refusal", "knowledge_cutoff", "no_output")
 
 # A refusal whose object is knowing or judging hedges an answer that follows ("我无法确定…，如果是好消息…").
 EPISTEMIC = regex.compile(r"^\s*(?:准确|完全|直接)?(?:确定|判断|断定|肯定|得知|知道|猜|预测|说清|回答准确|准确回答)"
-                          r"|^\s*(?:really\s+|accurately\s+|definitively\s+)?(?:know|determine|tell\s+(?:for\s+sure|which|whether)"
-                          r"|say\s+(?:for\s+sure|which|whether)|be\s+(?:sure|certain)|guess|predict|confirm|estimate)\b", _F)
+                          r"|^\s*(?:really\s+|accurately\s+|definitively\s+)?(?:know|determine"
+                          r"|tell\s+(?:for\s+sure|which|whether)"
+                          r"|say\s+(?:for\s+sure|which|whether)|be\s+(?:sure|certain)|guess|predict|confirm"
+                          r"|estimate)\b", _F)
 
 # A refusal of the task itself (to write, help, provide, make what was asked), as opposed to a
 # character's "I can't come tonight": it refuses even when a poem or a role was requested.
 TASK_VERB = regex.compile(r"^\s*(?:为您|为你|帮您|帮你|给您|给你|直接)?(?:提供|生成|创作|撰写|编写|写|协助|帮助|帮|满足|完成|回答|处理"
                           r"|执行|制作|创建|绘制|画|参与|支持)|能力|功能"
-                          r"|^\s*(?:to\s+)?(?:help|assist|comply|fulfil|provide|create|write|generate|produce|compose|draft|engage"
-                          r"|participate|support|do\s+(?:that|this)(?:\s+for\s+you)?\s*(?:[.,!;]|$)|make\s+(?:that|this|such)|complete\s+(?:that|this|your)"
+                          r"|^\s*(?:to\s+)?(?:help|assist|comply|fulfil|provide|create|write|generate|produce"
+                          r"|compose|draft|engage"
+                          r"|participate|support|do\s+(?:that|this)(?:\s+for\s+you)?\s*(?:[.,!;]|$)"
+                          r"|make\s+(?:that|this|such)|complete\s+(?:that|this|your)"
                           r"|the\s+(?:ability|capability|capacity|means))", _F)
 
 # What an assistant does for a user and a person in a story does not: "抱歉，我无法*获取*实时数据" is the
@@ -218,7 +231,8 @@ WORK_VERB = regex.compile(
     r"|播放|录制|唱|拨打|打电话|发送|发|记住|保存|预知|操作|控制|打开|购买|翻译|计算|读取|下载|上传|检查|实时)"
     r"|^\s*(?:to\s+)?(?:retrieve|access|browse|search|look\s+up|find|check|see|view|watch|listen|play|perform|process"
     r"|open|read|summari[sz]e|translate|book|reserve|order|buy|call|send|e-?mail|text|remember|store|save|connect"
-    r"|control|turn|schedule|display|show|draw|sing|share|give\s+you|get\s+you|answer|tell\s+you|offer\s+(?:advice|an?\s+opinion)"
+    r"|control|turn|schedule|display|show|draw|sing|share|give\s+you|get\s+you|answer|tell\s+you"
+    r"|offer\s+(?:advice|an?\s+opinion)"
     r"|express|form|have\s+(?:personal|opinions|feelings))\b", _F)
 
 # The answer asks for what the record is missing ("您没有提供文章", "please provide the text"): a defect
@@ -236,7 +250,8 @@ ASKS_FOR_INPUT = regex.compile(
 
 # -- canned non-answers -----------------------------------------------------------------------------
 # Alpaca's "<nooutput>" and its translations: the record has no answer at all.
-CANNED_EMPTY = frozenset({"<nooutput>", "<no output>", "<no_output>", "nooutput", "no output", "[no output]", "(no output)",
+CANNED_EMPTY = frozenset({"<nooutput>", "<no output>", "<no_output>", "nooutput", "no output", "[no output]",
+                          "(no output)",
                           "<无输出>", "无输出", "（无输出）", "(无输出)", "无输出内容", "没有输出", "无需输出", "不需要输出"})
 BARE_NOT_APPLICABLE = frozenset({"n/a", "na", "not applicable", "不适用", "无"})
 # "不适用（GPT 模型无法产生任何视觉输出）": the distilling model's note that it cannot make the asked-for image.
