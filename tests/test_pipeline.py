@@ -48,7 +48,8 @@ def test_example_pipeline_end_to_end(tmp_path):
     assert "<p>" not in html_kept["output"] and "track()" not in html_kept["output"] and "https://" not in html_kept["output"]
     report = json.loads(result.report_json.read_text(encoding="utf-8"))
     assert report["counts"] == {"read": 19, "kept": result.kept, "rejected": result.rejected,
-                                "kept_share": round(result.kept / 19, 4)}
+                                "kept_share": round(result.kept / 19, 4),
+                                "flagged": sum(1 for k in kept if k.get("flags"))}
     assert report["pii"]["mobile"] == 2 and report["pii"]["id_card"] == 2
     assert sum(report["lengths"]["before"]) == 18 and sum(report["lengths"]["after"]) == result.kept
     assert report["languages"]["counts"]["zh"] >= 5

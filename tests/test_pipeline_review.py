@@ -149,7 +149,7 @@ def test_flags_are_reported_by_step_and_reason_with_examples(tmp_path):
     # raw:3 is kept and flagged; raw:6 was flagged, then dropped by vanishing (not in flagged.jsonl)
     assert [(r["step"], r["reason"], r["id"]) for r in flagged] == [("doubting", "unsure", "raw:3")]
     assert flagged[0]["record"]["turns"][1]["content"] == "maybe, look outside"
-    assert result.flags == {"doubting/unsure": 1}
+    assert result.flags == {"doubting/unsure": 1} and result.flagged == 1
     report = json.loads(result.report_json.read_text(encoding="utf-8"))
     assert report["flags"] == [{"step": "doubting", "reason": "unsure", "kept": 1, "flagged": 2}]
     (example,) = report["flag_examples"]["doubting/unsure"]
@@ -189,7 +189,7 @@ def test_cli_summary_names_flags_and_changes(tmp_path, capsys):
     code = main(["data", "prepare", "--no-progress", str(_pipeline_yaml(tmp_path, raw, STEPS_ALL))])
     out = capsys.readouterr().out
     assert code == 0
-    assert "kept but flagged for review: 1" in out and "doubting/unsure" in out
+    assert "kept but flagged for review: 1 record\n" in out and "doubting/unsure" in out
     assert "changes.jsonl (5 records changed by a step)" in out and "flagged.jsonl" in out
 
 

@@ -61,7 +61,7 @@ def run(args) -> int:
     for key, n in sorted(result.drops.items(), key=lambda kv: -kv[1]):
         print(f"  {n:>9,}  {key}")
     if result.flags:
-        print(f"kept but flagged for review: {sum(result.flags.values()):,}")
+        print(f"kept but flagged for review: {result.flagged:,} record{'' if result.flagged == 1 else 's'}")
         for key, n in sorted(result.flags.items(), key=lambda kv: -kv[1]):
             print(f"  {n:>9,}  {key}")
     print(f"kept:     {result.output}\nrejected: {result.rejected_path}")

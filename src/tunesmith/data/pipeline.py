@@ -64,6 +64,7 @@ class PrepareResult:
     steps: dict[str, dict] = field(default_factory=dict)   # label -> StepStats.to_dict()
     drops: dict[str, int] = field(default_factory=dict)    # "step/reason" -> count
     flags: dict[str, int] = field(default_factory=dict)    # "step/reason" -> kept records flagged
+    flagged: int = 0                                       # kept records with any flag
 
 
 def plan(options: list[StepOptions]) -> list[Stage]:
@@ -135,7 +136,8 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
     result.read = summary["counts"]["read"]
     result.steps = summary["steps"]
     result.drops = {f"{d['step']}/{d['reason']}": d["count"] for d in summary["drops"]}
-    result.flags = {f"{d['step']}/{d['reason']}": d["kept"] for d in summary["flags"]}
+    result.flags = {f"{d['step']}/{d['reason']}": d["kept"] for d in summary["flags"] if d["kept"]}
+    result.flagged = summary["counts"]["flagged"]
     result.report_json = out_dir / "report.json"
     result.report_html = out_dir / "report.html"
     _atomic_write(result.report_json, json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -28,6 +28,7 @@ class KeptTally:
     lengths: Counter = field(default_factory=Counter)
     sample: list[str] = field(default_factory=list)
     flagged: Counter = field(default_factory=Counter)                 # "step/reason" -> kept records
+    flagged_records: int = 0                                          # kept records with any flag
     flag_examples: dict[str, list[dict]] = field(default_factory=dict)
     max_examples: int = FLAG_EXAMPLES
 
@@ -37,6 +38,7 @@ class KeptTally:
             self.sample.append(" ".join(example.texts(("all",))))
         flags = example.meta.get("flags")
         if flags:
+            self.flagged_records += 1
             self._add_flags(example, flags)
 
     def _add_flags(self, example: Example, flags: list) -> None:
@@ -52,6 +54,7 @@ class KeptTally:
         out = {"lengths": {str(k): v for k, v in self.lengths.items()}, "sample": self.sample}
         if self.flagged:
             out["flagged"] = dict(self.flagged)
+            out["flagged_records"] = self.flagged_records
             out["flag_examples"] = self.flag_examples
         return out
 
@@ -60,6 +63,7 @@ class KeptTally:
         self.lengths.update({int(k): v for k, v in d["lengths"].items()})
         self.sample += d["sample"][:self.sample_size - len(self.sample)]
         self.flagged.update(d.get("flagged", {}))
+        self.flagged_records += d.get("flagged_records", 0)
         for key, rows in d.get("flag_examples", {}).items():
             shown = self.flag_examples.setdefault(key, [])
             shown += rows[:self.max_examples - len(shown)]
@@ -104,7 +108,8 @@ class ReportBuilder:
         steps = {label: s.to_dict() for label, s in self.steps.items()}
         return {
             "counts": {"read": self.read, "kept": result.kept, "rejected": result.rejected,
-                       "kept_share": round(result.kept / self.read, 4) if self.read else 0.0},
+                       "kept_share": round(result.kept / self.read, 4) if self.read else 0.0,
+                       "flagged": self.kept.flagged_records},
             "seconds": round(result.seconds, 3),
             "records_per_second": round(self.read / result.seconds, 1) if result.seconds else None,
             "resumed_shards": result.resumed_shards,

@@ -30,7 +30,8 @@ def render(summary: dict) -> str:
              f"<style>{_CSS}</style></head><body>",
              "<h1>Data preparation report</h1>",
              f"<p class='big'>read <b>{c['read']:,}</b> · kept <b>{c['kept']:,}</b> ({c['kept_share']:.1%}) · "
-             f"rejected <b>{c['rejected']:,}</b></p>",
+             f"rejected <b>{c['rejected']:,}</b>"
+             + (f" · kept but flagged <b>{c['flagged']:,}</b>" if c.get("flagged") else "") + "</p>",
              f"<p class='muted'>{summary['seconds']:.1f} s"
              + (f" · {summary['records_per_second']:,.0f} records/s" if summary.get("records_per_second") else "")
              + (f" · {summary['resumed_shards']} shards resumed" if summary.get("resumed_shards") else "")

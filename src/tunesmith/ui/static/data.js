@@ -131,7 +131,8 @@ async function report(path) {
   const labels = used.map((i) => (i + 1 < bins.length ? `${bins[i]}–${bins[i + 1] - 1}` : `${bins[i]}+`));
   box.replaceChildren(
     el("h2", {text: "Data prepare report"}),
-    el("p", {class: "big"}, `read ${c.read} · kept ${c.kept} (${(100 * c.kept_share).toFixed(1)}%) · rejected ${c.rejected}`,
+    el("p", {class: "big"}, `read ${c.read} · kept ${c.kept} (${(100 * c.kept_share).toFixed(1)}%) · rejected ${c.rejected}`
+      + (c.flagged ? ` · kept but flagged ${c.flagged}` : ""),
       el("span", {class: "muted", text: ` · ${r.seconds} s`})),
     el("div", {class: "columns"},
       el("div", {class: "col"}, el("h3", {text: "Drops by step and reason"}), dropsTable(r),
