@@ -320,7 +320,7 @@ def _find_everywhere(text: str) -> list[tuple[int, int, str, str]]:
             verdict = "pii" if judge is None else judge(m, view)
             if verdict not in (None, "invalid"):
                 found.append(pii_find.PiiMatch(m.start("v"), m.end("v"), kind, text[m.start("v"):m.end("v")], verdict))
-    found += pii_find._phones(view, text, 0, len(view))
+    found += pii_find._phones(view, text, [*pii_find._PHONE_HINT.finditer(view), *pii_find._DOTTED_PHONE.finditer(view)])
     taken = []
     for f in sorted(found, key=lambda f: (pii_find._PRIORITY[f.type], f.start)):
         if all(f.end <= t.start or f.start >= t.end for t in taken):

@@ -17,10 +17,12 @@ version). A judgement is one of
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
 import ahocorasick_rs
+import regex
 
 PII, TEXTBOOK, CODE, UNSURE = "pii", "textbook", "code", "unsure"
 
@@ -98,6 +100,21 @@ def card_verdict(d: str, card_words: bool) -> str | None:
     if not ok:
         return None
     return PII if luhn_valid(d) else "invalid"
+
+
+@functools.cache
+def _cn_fixed_line():
+    from phonenumbers import PhoneMetadata  # imported on the first landline candidate, not at start-up
+
+    return regex.compile(PhoneMetadata.metadata_for_region("CN").fixed_line.national_number_pattern)
+
+
+def cn_area_code_ok(national: str) -> bool:
+    """The area code of a mainland landline exists: libphonenumber's fixed-line pattern accepts the area
+    code and the local number's first digit as the start of a number (a partial match), whatever the
+    local number's length."""
+    area = 2 if national[0] in "12" else 3
+    return _cn_fixed_line().fullmatch(national[:area + 1], partial=True) is not None
 
 
 # --- context: the words right before a value --------------------------------------------------------------

@@ -81,6 +81,14 @@ def _cn_phone(m: re.Match, text: str) -> str:
     return CODE if chk.number_is_code(text, m.start("v"), chk.PHONE_WORDS, m.end("v")) else PII
 
 
+def _landline(m: re.Match, text: str) -> str | None:
+    digits = "".join(c for c in m["v"] if c.isdigit())
+    national = digits[2:] if m["v"][0] == "+" else digits[4:] if m["v"].startswith("0086") else digits
+    if not chk.cn_area_code_ok(national.lstrip("0")):
+        return None  # no such area code: "0604 30520761" is a Maestro card, "0581 24009966" a courier number
+    return _cn_phone(m, text)
+
+
 def _wechat(m: re.Match, text: str) -> str | None:
     # A word right after "WeChat" ("wechat application") is not an id unless it looks like one
     # (has a digit, _ or -) or a separator says a value follows ("微信：", "wechat id is").
@@ -122,7 +130,7 @@ _PATTERNS: list[tuple[str, str, _Judge | None]] = [
      r"(?P<v>(?<![-_A-Za-z0-9])[A-Za-z][-_A-Za-z0-9]{5,19})(?![-_A-Za-z0-9])", _wechat),
     ("mobile", _NUM_L + r"(?P<v>(?:(?:\+|00)86[ -]?|\(\+?86\) ?)?1[3-9][0-9](?:[ -]?[0-9]{4}){2})" + _NUM_R, _cn_phone),
     ("landline", _NUM_L + r"(?P<v>(?:(?:\+|00)86[ -]?\(?0?" + _AREA + r"\)?|\(0" + _AREA + r"\)|0" + _AREA +
-     r")[ -]?" + _LOCAL + r")" + _NUM_R, _cn_phone),
+     r")[ -]?" + _LOCAL + r")" + _NUM_R, _landline),
     ("email", r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
      r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![A-Za-z0-9-])", lambda m, text: chk.email_verdict(m["v"], text, m.start("v"))),
     ("ipv4", r"(?<![0-9.vV])(?P<v>(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
@@ -140,9 +148,13 @@ _NUMBERISH = re.compile(r"[0-9+(][0-9 ()+\-]{7,}[0-9Xx]")
 _NUMBER_TYPES = {"id_card", "bank_card", "mobile", "landline"}
 _IPV4_HINT = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]")
 # Stretches worth handing to phonenumbers: "+<country> ..." (not +86: the patterns above know China's
-# numbers) and North American shapes with their punctuation.
+# numbers), North American shapes with their punctuation, and ten plain digits after a phone word
+# ("My phone number is 4155550132"). Dotted ones ("415.555.0132") are not in a digit stretch: they are
+# looked for where the IPv4 hint (a digit, a dot, digits, a dot) already says dots and digits meet.
 _PHONE_HINT = re.compile(r"\+(?!86)[1-9](?:[ ()\-]{0,2}[0-9]){7,14}"
-                         r"|(?<![0-9])(?:1[ -])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}-)[2-9][0-9]{2}-[0-9]{4}(?![0-9])")
+                         r"|(?<![0-9])(?:1[ -])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}-)[2-9][0-9]{2}-[0-9]{4}(?![0-9])"
+                         r"|(?P<plain>(?<![0-9])[2-9][0-9]{2}[2-9][0-9]{6}(?![0-9]))")
+_DOTTED_PHONE = re.compile(r"(?<![0-9.])[2-9][0-9]{2}\.[2-9][0-9]{2}\.[0-9]{4}(?![0-9]|\.[0-9])")
 # Context words of the context-gated types, found anywhere (the patterns have no word boundaries either).
 _CONTEXT_WORDS = chk.Words(("护照", "病历", "病案", "住院号", "门诊号", "就诊号", "扣扣", "企鹅号", "微信", "passport",
                             "medical record", "mrn", "qq", "wechat", "weixin", "wx", "vx"), boundary=False)
@@ -206,9 +218,11 @@ class PiiFinder:
             for start, end in stretches:  # end + 1: the look-aheads see one more character
                 self._collect(found, kind, pattern.finditer(text, start, end + 1), judge, text, original)
         if self._phones:
-            for start, end in stretches:
-                if _PHONE_HINT.search(text, start, end) is not None:
-                    found.extend(_phones(text, original, start, end))
+            hints = [h for start, end in stretches for h in _PHONE_HINT.finditer(text, start, end)]
+            if gates["ipv4"]:
+                hints += _DOTTED_PHONE.finditer(text)
+            if hints:
+                found.extend(_phones(text, original, hints))
         for gate, kind, pattern, judge in self._gated:
             if gates[gate]:
                 self._collect(found, kind, pattern.finditer(text), judge, text, original)
@@ -232,16 +246,18 @@ class PiiFinder:
             found.append(PiiMatch(m.start("v"), m.end("v"), kind, original[m.start("v"):m.end("v")], verdict))
 
 
-def _phones(text: str, original: str, start: int, end: int) -> list[PiiMatch]:
-    """Phone numbers in one digit stretch, by libphonenumber: valid numbers only; a person's line is PII,
-    a toll-free or premium-rate number is a business's (textbook). Each hint is parsed as it stands (one
-    `parse` + `number_type`, ~40 us); one that does not parse whole ("+1 415 555 0132 2020") goes to the
-    library's matcher, which finds the number inside it."""
+def _phones(text: str, original: str, hints) -> list[PiiMatch]:
+    """Phone numbers at `hints` (matches of the hint patterns), by libphonenumber: valid numbers only; a
+    person's line is PII, a toll-free or premium-rate number is a business's (textbook). Each hint is
+    parsed as it stands (one `parse` + `number_type`, ~40 us); one that does not parse whole ("+1 415 555
+    0132 2020") goes to the library's matcher, which finds the number inside it."""
     import phonenumbers  # imported here: most runs never reach a stretch that needs it
 
     out = []
-    for hint in _PHONE_HINT.finditer(text, start, end):
+    for hint in hints:
         s, e = hint.start(), hint.end()
+        if hint.re is _PHONE_HINT and hint["plain"] and not chk.PHONE_WORDS.found(chk.before(text, s, 24)):
+            continue  # ten plain digits are a phone number only after a phone word
         try:
             number = phonenumbers.parse(text[s:e], "US")
             kind = phonenumbers.number_type(number)
