@@ -6,12 +6,18 @@ finds every listed phrase in one pass over the text, which is how unsegmented Ch
 matches on a word boundary there, so "ass" never matches inside "class", while "杀了他" matches anywhere.
 A trailing `*` in a lexicon makes a Latin phrase a prefix (`kill*` matches kills, killed, killing).
 
+Chinese has no spaces, so a phrase found inside a longer word is not that word: 幼女 inside 年幼女儿
+(年幼 / 女儿). `TermBoundaries` segments a sentence with jieba, the lexicon's own terms added to its
+dictionary, and tells whether a match starts and ends on word boundaries. It is the second look, run
+only on the few sentences where the automaton found something.
+
 Lexicon files: UTF-8, one phrase per line, `#` starts a comment, matching ignores case. The shipped
 files live in `tunesmith/resources/lexicons/<group>/<category>.txt`; users add files of their own.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -70,6 +76,68 @@ class PhraseMatcher:
                     continue
                 found.append(Match(start, end, self._keys[i], category))
         return found
+
+
+def has_cjk(text: str) -> bool:
+    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+
+
+class TermBoundaries:
+    """Is text[start:end] a whole word (or run of whole words) of `text`? jieba decides for Chinese.
+
+    The terms given are added to jieba's dictionary (a private `jieba.Tokenizer`, so no other user of
+    jieba sees them) with the frequency jieba itself suggests for keeping a term whole: enough to
+    find 打残 in 把他打残, not enough to beat 年幼 + 女儿. HMM is off: it guesses new words from
+    characters, and a guessed word could swallow a term's edge. The dictionary loads on first use
+    (about a second), so a run whose texts never need it never pays.
+    """
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        self._terms = sorted({t.rstrip("*").strip() for t in terms if has_cjk(t)})
+        self._tokenizer = None
+
+    def _cut(self, text: str) -> list[str]:
+        if self._tokenizer is None:
+            import logging
+
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            for term in self._terms:
+                tokenizer.add_word(term)
+            self._tokenizer = tokenizer
+        return list(self._tokenizer.cut(text, HMM=False))
+
+    def cuts(self, text: str) -> list[int]:
+        """Offsets in `text` where one word ends and the next begins (0 and len(text) included), sorted."""
+        out, pos = [0], 0
+        for word in self._cut(text):
+            pos += len(word)
+            out.append(pos)
+        return out
+
+    def whole(self, text: str, start: int, end: int, cuts: list[int] | None = None) -> bool:
+        """Does text[start:end] begin a word and end one, where it touches other Chinese characters?
+
+        A term of two or more characters may also be the head of a longer word (色情 in 色情片, 强奸
+        in 强奸犯): the dictionary knows the compound, and it still means the term. A one-character
+        term must be a word by itself (杀 is not in 杀毒).
+        """
+        if cuts is None:
+            cuts = self.cuts(text)
+        left_open = start > 0 and has_cjk(text[start - 1]) and has_cjk(text[start])
+        right_open = end < len(text) and has_cjk(text[end]) and has_cjk(text[end - 1])
+        i = bisect.bisect_left(cuts, start)
+        starts_word = i < len(cuts) and cuts[i] == start
+        if left_open and not starts_word:
+            return False
+        if not right_open:
+            return True
+        j = bisect.bisect_left(cuts, end)
+        if j < len(cuts) and cuts[j] == end:
+            return True
+        return end - start >= 2 and starts_word and cuts[i + 1] > end  # the head of one longer word
 
 
 def read_lexicon(path: str | Path) -> list[str]:
