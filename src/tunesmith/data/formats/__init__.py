@@ -102,7 +102,8 @@ def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str
         record = records.rename(raw.value, columns) if isinstance(raw.value, dict) else raw.value
         if isinstance(record, dict) and suffix in (".csv", ".tsv"):
             record = _table_row(records.decode_json_cells(record))
-        why = checks.hostile_value(raw.raw, record)  # after the table's JSON cells are decoded
+        # After the table's JSON cells are decoded; JSON files had their depth checked as they were read.
+        why = checks.hostile_value(raw.raw, record, depth=suffix not in (".json", ".jsonl", ".ndjson"))
         if why:
             return bad(why)
         looks = records.guess(record) if isinstance(record, dict) else None

@@ -63,11 +63,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE = re.compile(r"[\ud800-\udfff]")
 
 
-def hostile_value(raw: str, value: Any) -> str | None:
+def hostile_value(raw: str, value: Any, depth: bool = True) -> str | None:
     """Why the parsed `value` (of raw text `raw`) cannot be kept, else None: a lone surrogate, or
-    nesting deeper than MAX_DEPTH."""
+    nesting deeper than MAX_DEPTH (`depth=False`: the reader checked that already, see `too_deep`)."""
     surrogate = "\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None
-    if not (surrogate or _may_nest(raw)):
+    if not (surrogate or (depth and _may_nest(raw))):
         return None  # the common case: the value is not walked
     return _walk(value, surrogate)
 

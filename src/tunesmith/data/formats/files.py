@@ -119,7 +119,7 @@ def _json(text: str) -> Iterator[Raw]:
                     yield _json_value(n, line.rstrip("\r\n"))
             return
         if isinstance(value, dict):
-            yield Raw(1, text, value)
+            yield _deep_checked(1, text, value)
         else:
             yield Raw(1, text[:200], error=f"the file holds a JSON {type(value).__name__}, not a list of records")
         return
