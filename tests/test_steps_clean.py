@@ -46,9 +46,18 @@ def test_urls_glued_to_chinese_never_swallow_it():
     assert out == "第一段。第二段。"
 
 
+def test_a_sentence_that_only_points_to_a_url_goes_with_it():
+    out, _ = clean("HTML is the language of the web. See https://developer.mozilla.org/docs/HTML for more.\n"
+                   "Next line.", urls="remove")
+    assert out == "HTML is the language of the web.\nNext line."
+    out, _ = clean("水是生命之源。详见https://example.com/a?b=1。更多信息请访问 www.water.cn 。其余略。", urls="remove")
+    assert out == "水是生命之源。其余略。"
+
+
 def test_a_url_inside_a_sentence_stays_and_the_record_is_flagged():
     for text in ("从<https://nodejs.org>下载并安装最新版本。", "Download it from https://nodejs.org and install it.",
-                 "详见https://example.com/a?b=1。", 'The page "www.example.com" loads fast.'):
+                 "The file at https://x.org/data.csv has three columns.", 'The page "www.example.com" loads fast.',
+                 "Use a calculator, such as the one on the NIH website: https://www.nih.gov/bmi.htm Then eat less."):
         ex, step = run("介绍一下 Node.js 的安装。", text, urls="remove")
         assert ex.output == text
         assert [f["reason"] for f in ex.meta["flags"]] == ["url_in_sentence"]

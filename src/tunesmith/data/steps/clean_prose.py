@@ -7,8 +7,9 @@ belong to the text and stay.
 
 URL removal takes with a URL what only served it: a label before it ("网址为:", "Link:"), the brackets
 or quotes around it ("Meetup (www.meetup.com)"), the markdown link around it, a line left holding
-nothing. A URL inside a sentence ("Download it from https://x.org and…") stays: removing it would break
-the sentence (urls: replace keeps its place). When a URL is most of a text (an "Outline this article"
+nothing, or the sentence that only points to it ("See URL for more.", "详见URL。"). A URL inside a
+sentence that says more ("Download it from https://x.org and…") stays: removing it would break the
+sentence (urls: replace keeps its place). When a URL is most of a text (an "Outline this article"
 record whose input is the URL), `urls_are_the_text` tells the caller to keep it and flag the record.
 """
 
@@ -84,8 +85,9 @@ URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.@/])www\.
                  re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]"
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*(" + URL.pattern + r")\s*\)", re.IGNORECASE)
-_LABEL = re.compile(r"(?:网址|链接|网站|官网|主页|地址|出处|来源|URL|Link|Website|Site|Source|Homepage)\s*(?:为|是)?\s*[:：]\s*$",
-                    re.IGNORECASE)
+# A label that starts its line or sentence ("网址为:", "Link:"); "the NIH's website: URL" is not one.
+_LABEL = re.compile(r"(?:^|(?<=[\n。！？.!?;；]))[ \t]*(?:[-*•][ \t]*)?(?:网址|链接|网站|官网|主页|地址|出处|来源|URL|Link|Website|Site|"
+                    r"Source|Homepage)\s*(?:为|是)?\s*[:：]\s*$", re.IGNORECASE)
 # Brackets that make a URL an aside; quotes do not ('the URL "www.x.com" is' names it).
 _PAIRS = {"(": ")", "（": "）", "[": "]", "【": "】"}
 _GONE = "\x00"  # where a URL was, until the line it leaves is looked at
@@ -142,8 +144,11 @@ def remove_urls(text: str) -> tuple[str, int, int]:
             head = text[text.rfind("\n", 0, start) + 1:start]
             tail = text[end:(text.find("\n", end) + 1 or len(text) + 1) - 1]
             if not (_LINE_HEAD.fullmatch(URL.sub("", head)) and _LINE_TAIL.fullmatch(URL.sub("", tail))):
-                kept += 1
-                continue
+                sentence = _pointer_sentence(text, max(last, 0), start, end)
+                if sentence is None:
+                    kept += 1
+                    continue
+                start, end = sentence
         if start > last and text[start - 1] == " " and (end == len(text) or not text[end].isalnum()):
             start -= 1  # "Meetup (x)：" -> "Meetup："
         out.append(text[last:start] + _GONE)
@@ -156,6 +161,30 @@ def remove_urls(text: str) -> tuple[str, int, int]:
         lines = [line for line in marked.split("\n") if _GONE not in line or not _EMPTY_LINE.match(line.replace(_GONE, ""))]
         marked = "\n".join(lines)
     return marked, removed, kept
+
+
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?=\s|$)")
+# Words of a sentence that only points to its URL ("See URL for more.", "详见URL。", "更多信息请访问URL。").
+_POINTER_WORDS = re.compile(
+    r"(?<![a-z])(?:see|visit|check|out|refer|to|go|read|more|at|here|for|further|info|information|details?|please|"
+    r"learn|find|on|the|this|our|its|their|official|website|site|page|link|docs|documentation|source|via|you|can|"
+    r"also|may|want|a|an|full|list|complete)(?![a-z])|"
+    r"详见|参见|请访问|访问|更多|信息|请参考|参考|了解|详情|请见|见|请|可以|您|你|在|查看|浏览|官网|官方网站|网站|链接|"
+    r"以|获取|的|或|登录|前往|点击|此处|这里|网址|文档|此|相关|内容", re.IGNORECASE)
+
+
+def _pointer_sentence(text: str, floor: int, start: int, end: int) -> tuple[int, int] | None:
+    """The span of the sentence around text[start:end] if it only points to its URL, else None."""
+    before = [m.end() for m in _SENTENCE_END.finditer(text, floor, start)]
+    s = before[-1] if before else floor
+    after = _SENTENCE_END.search(text, end)
+    e = after.end() if after and after.group() != "\n" else (after.start() if after else len(text))
+    words = _POINTER_WORDS.sub("", URL.sub("", text[s:e]))
+    if any(c.isalnum() for c in words):
+        return None
+    while s < start and text[s] == " ":
+        s += 1
+    return s, e
 
 
 def unmark(text: str) -> str:
