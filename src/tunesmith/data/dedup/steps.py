@@ -116,16 +116,18 @@ class _DedupStep(SetStep):
         if len(examples) < 2:
             return decisions
         found, similarity = self.find(texts, examples)
-        for cluster in found:
-            kept = choose(cluster, examples, self.options.keep)
-            others = [int(i) for i in cluster if int(i) != kept]
-            sims = similarity(np.array([[kept, i] for i in others], dtype=np.int64))
+        kept_of = [choose(cluster, examples, self.options.keep) for cluster in found]
+        others = [[int(i) for i in cluster if int(i) != kept] for cluster, kept in zip(found, kept_of)]
+        # Every (kept, dropped) pair in one call: one call per cluster cost more than finding them.
+        pairs = np.array([[kept, i] for kept, rest in zip(kept_of, others) for i in rest], dtype=np.int64)
+        sims = iter(similarity(pairs.reshape(-1, 2)).tolist())
+        for cluster, kept, rest in zip(found, kept_of, others):
             kept_id = record_id(examples[kept], kept)
             members = []
-            for i, s in zip(others, sims):
-                detail = self.detail.format(measure=self.measure, similarity=float(s), kept=kept_id)
+            for i, s in zip(rest, sims):
+                detail = self.detail.format(measure=self.measure, similarity=s, kept=kept_id)
                 decisions[i] = Drop(self.reason, detail, twin=kept_id)
-                members.append({"id": record_id(examples[i], i), self.measure: round(float(s), 4)})
+                members.append({"id": record_id(examples[i], i), self.measure: round(s, 4)})
             self.clusters.append({"step": self.name, "kept": kept_id, "size": len(cluster),
                                   "kept_text": texts[kept][:200], "dropped": members})
         self.stats.counts["clusters"] += len(found)
