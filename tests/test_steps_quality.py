@@ -97,6 +97,13 @@ ASKED_FOR_SYMBOLS = [
 ]
 
 
+def test_letters_with_vowel_signs_are_not_symbols():
+    # Devanagari, Thai and Arabic carry combining marks, which are not \w: they are letters, not symbols.
+    assert kept(good("What is the Hindi word for 'American'?", "अमेरिकी"))
+    assert kept(good("How do you say hello in Thai?", "สวัสดีครับ"))
+    assert kept(good("Write 'welcome' in Arabic with its vowel marks.", "مَرْحَبًا بِكُمْ"))
+
+
 @pytest.mark.parametrize("example", ASKED_FOR_SYMBOLS, ids=lambda e: e.instruction[:20])
 def test_a_task_that_asks_for_symbols_gets_them(example):
     assert kept(example)

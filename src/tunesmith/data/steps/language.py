@@ -150,6 +150,8 @@ class LanguageDetector:
     def decide(self, profiles: list["Profile"]) -> str:
         """The label of texts read together (an instruction and its answer): their prose, added up."""
         p = profiles[0]
+        if len(profiles) == 1 and not (p.latin or p.kana or p.hangul or p.other):
+            return "zh" if p.han >= 4 else "unknown"  # Han characters alone: the common Chinese record
         han, kana, hira, hangul, other, latin = p.han, p.kana, p.hira, p.hangul, p.other, p.latin
         for p in profiles[1:]:  # added up in plain loops: most records have two texts, and no kana or Hangul
             han += p.han
@@ -212,8 +214,8 @@ class LanguageStep(Step):
             return self._decide(example, d.label("\n".join(read_texts(example, self._fields))))
         asks, answers, inputs = _parts(example)
         ask_text, answer_text = "\n".join(asks), "\n".join(answers)
-        if ask_text.isascii() and answer_text.isascii() and not _asks_translation(ask_text):
-            # Latin-script text throughout: read together, as the parts would add up (no CJK to weigh them).
+        if _same_script(ask_text, answer_text) and not _asks_translation(ask_text):
+            # Both parts Latin-script, or both with Han characters: read together, as the parts would add up.
             label = d.label(f"{ask_text}\n{answer_text}")
             if label == "unknown" and inputs:
                 label = d.label("\n".join([ask_text, answer_text] + inputs))
@@ -284,6 +286,13 @@ def _brings_script_of(ask: Profile, answer: Profile) -> bool:
     if answer.latin and ask.han + ask.kana + ask.hangul and _LOWER_WORD.search(" ".join(_LATIN_WORD.findall(ask.text))):
         return True
     return bool(answer.other and ask.other or answer.kana and ask.kana or answer.hangul and ask.hangul)
+
+
+def _same_script(a: str, b: str) -> bool:
+    """Both texts ASCII, or both with a Han character (found at once in Chinese text)."""
+    if a.isascii():
+        return b.isascii()
+    return not b.isascii() and _HAN_RUN.search(a) is not None and _HAN_RUN.search(b) is not None
 
 
 def _asks_translation(text: str) -> bool:

@@ -50,7 +50,6 @@ _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # Quoted non-CJK text inside CJK prose ("…", “…”, 「…」, 『…』): material the prose talks about.
 _QUOTED = re.compile(rf"\"[^\"\n{_HAN}]{{1,200}}\"|“[^”\n{_HAN}]{{1,200}}”|「[^」\n{_HAN}]{{1,200}}」"
                      rf"|『[^』\n{_HAN}]{{1,200}}』")
-_QUOTE_CHARS = ('"', "“", "「", "『")
 # A run of Latin-script words: joined by spaces, commas, hyphens, apostrophes; anything else ends it.
 # (One simple class per run is several times cheaper than matching word by word.)
 _LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'’ \t,\-]*")
@@ -72,7 +71,7 @@ def strip_code(text: str) -> str:
 
 def cjk_prose_words(text: str) -> list[str]:
     """The Latin-script words of CJK `text` that are prose written in another language (see module doc)."""
-    if any(q in text for q in _QUOTE_CHARS):
+    if '"' in text or "“" in text or "「" in text or "『" in text:
         text = _QUOTED.sub("。", text)
     words: list[str] = []
     for run in _LATIN_RUN.findall(text):

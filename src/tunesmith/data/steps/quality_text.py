@@ -148,8 +148,11 @@ def _has_letter(s: str) -> bool:
 
 # --- symbols -----------------------------------------------------------------------------------------
 
-# Letters, digits, spaces, and the punctuation prose uses in either language are not "special".
-_SPECIAL = re.compile(r"[^\w\s.,;:!?'\"()\-\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f\u2018-\u201d\u2026\u00b7]")
+# Letters, digits, spaces, and the punctuation prose uses in either language are not "special"; nor are the
+# vowel signs and diacritics that Indic, Thai, Arabic and Hebrew letters carry (combining marks, not \w).
+_MARKS = r"\u0300-\u036f\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff\u0e00-\u0e7f" \
+         r"\u1ab0-\u1aff\u20d0-\u20ff\ufe20-\ufe2f"
+_SPECIAL = re.compile(rf"[^\w\s.,;:!?'\"()\-\u3000-\u303f\uff01-\uff0f\uff1a-\uff1f\u2018-\u201d\u2026\u00b7{_MARKS}]")
 # The same rule for ASCII text as bytes to delete: what is left after deleting them is special.
 _PLAIN_ASCII = bytes(c for c in range(128) if re.match(r"[\w\s.,;:!?'\"()\-]", chr(c)))
 _TABLE_ROW = re.compile(r"(?m)^[ \t]*\|.*$")
