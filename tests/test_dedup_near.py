@@ -145,5 +145,6 @@ def test_parts_veto_a_pair_the_joined_text_would_match():
     shared = Planter(seed=2).latin(600)
     texts = [f"Summarize this. {shared} A short summary.", f"Cite the sources. {shared} Three sources."]
     assert len(NearDuplicates(threshold=0.7).find(texts).clusters) == 1
-    parts = [[["Summarize this."], ["Cite the sources."]], [[shared], [shared]], [["A short summary."], ["Three sources."]]]
+    parts = [[["Summarize this."], ["Cite the sources."]], [[shared], [shared]],
+             [["A short summary."], ["Three sources."]]]
     assert NearDuplicates(threshold=0.7).find(texts, parts=parts).clusters == []

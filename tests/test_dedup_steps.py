@@ -106,7 +106,8 @@ def test_one_long_input_asked_different_things_is_not_a_duplicate():
     zh = [Example.single("引用论文中使用的来源", "文中引用了交通数据集与图神经网络的相关工作。", input=ABSTRACT, id="cite"),
           Example.single("为输入中给出的论文写一个摘要", "论文用时空注意力的图神经网络预测交通流量，效果优于基线。", input=ABSTRACT,
                          id="summary")]
-    en = [Example.single("Summarize the paper below.", "A small transformer learns addition suddenly.", input=PAPER, id="s"),
+    en = [Example.single("Summarize the paper below.", "A small transformer learns addition suddenly.", input=PAPER,
+                         id="s"),
           Example.single("List the paper's limitations.", "Only synthetic data; one model size.", input=PAPER, id="l"),
           # The same short answer to two different questions about one input is not the same task either.
           Example.single("Does the paper release its code?", "Yes.", input=PAPER, id="code"),

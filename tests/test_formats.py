@@ -253,9 +253,9 @@ def test_a_too_deep_csv_json_cell_is_rejected(tmp_path):
 def test_json_array_errors_name_the_file_line_after_many_records(tmp_path):
     path = tmp_path / "arr.json"
     good = '  {\n    "instruction": "q",\n    "output": "a"\n  }'  # four lines a record
-    path.write_text("[\n" + ",\n".join([good] * 50 + ['  {"instruction": "a ] and a \\" in a string [", "extra": ' + "[" * 1200
-                                                      + "]" * 1200 + "}", good, '  {"instruction": "x" "output"}'])
-                    + "\n]\n", encoding="utf-8")
+    deep = '  {"instruction": "a ] and a \\" in a string [", "extra": ' + "[" * 1200 + "]" * 1200 + "}"
+    path.write_text("[\n" + ",\n".join([good] * 50 + [deep, good, '  {"instruction": "x" "output"}']) + "\n]\n",
+                    encoding="utf-8")
     items = list(read(path))
     assert [i.meta["line"] for i in items[:50]] == list(range(1, 51))  # a record's line is its index
     deep, after, broken = items[50:]
