@@ -85,15 +85,11 @@ def _quiet_libraries() -> None:
     # Deprecation notices from transformers/peft are for us, not for users; --debug shows them.
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # By environment, read when transformers is first imported: importing it here would cost every
+    # command, `data prepare --help` included, seconds it may never need.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' weight-loading bars follow it
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
 
 
 if __name__ == "__main__":
