@@ -67,16 +67,20 @@ def test_meta_refuses_unsafe_or_broken_expressions(expr):
         MetaStep.Options(step="meta", keep_if=expr)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_run_stops_at_the_first_mismatched_record(tmp_path, workers):
+@pytest.mark.parametrize("workers,engine", [(1, "local"), (2, "local"), (1, "ray")])
+def test_a_run_stops_at_the_first_mismatched_record(tmp_path, workers, engine):
     from tunesmith.data.pipeline import prepare
     from tunesmith.data.pipeline_config import PrepareConfig
+
+    if engine == "ray":
+        pytest.importorskip("ray")
 
     data = tmp_path / "raw.jsonl"
     rows = [{"instruction": "a", "output": "b", "upvotes": 5}, {"instruction": "c", "output": "d", "upvotes": None},
             {"instruction": "e", "output": "f", "upvotes": "7"}, {"instruction": "g", "output": "h", "upvotes": "9"}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     cfg = PrepareConfig(inputs=[str(data)], steps=[{"step": "meta", "keep_if": "upvotes >= 3", "missing": "keep"}],
-                        output={"path": str(tmp_path / "out" / "train.jsonl")}, workers=workers, shard_size=1)
+                        output={"path": str(tmp_path / "out" / "train.jsonl")}, workers=workers, shard_size=1,
+                        engine=engine)
     with pytest.raises(ConfigError, match=rf"raw\.jsonl:3: meta keep_if 'upvotes >= 3': .*text \('7'\)"):
         prepare(cfg, progress=False)

@@ -57,9 +57,14 @@ def _apply(options, changes: bool = False):
     """The map_batches function: one shard per row, through the runner's record-stage function."""
     def run(batch: dict) -> dict:
         from tunesmith.data.pipeline_stage import run_records
+        from tunesmith.errors import TunesmithError
 
-        results = [pickle.dumps(run_records(options, pickle.loads(bytes(p)), changes), protocol=5)
-                   for p in batch["payload"]]
+        results = []
+        for p in batch["payload"]:
+            try:
+                results.append(pickle.dumps(run_records(options, pickle.loads(bytes(p)), changes), protocol=5))
+            except TunesmithError as e:  # a step's ConfigError (meta on a text field): the driver raises it whole
+                results.append(pickle.dumps(e, protocol=5))
         return {"shard": batch["shard"], "result": _objects(results)}
     return run
 
@@ -98,7 +103,10 @@ def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, 
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             for row in ds.iter_rows():
-                save(folder, int(row["shard"]), pickle.loads(row["result"]))
+                result = pickle.loads(row["result"])
+                if isinstance(result, Exception):
+                    raise result
+                save(folder, int(row["shard"]), result)
                 bar.update(1)
     bar.close()
     return shards, resumed
