@@ -15,6 +15,7 @@ Overlapping candidates are resolved by priority (checksummed types first), then 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -67,11 +68,14 @@ def _id15(m: re.Match, text: str) -> str | None:
 
 
 def _card(m: re.Match, text: str) -> str | None:
+    d = _digits(m["v"])
+    if len(d) >= 14 and chk.card_verdict(d, True) is None:
+        return None  # no issuer has this prefix and length (most digit strings end here, before any context)
     window = chk.before(text, m.start("v"))
     card_words = chk.CARD_WORDS.nearest(window)
     if text[m.end("v"):m.end("v") + 1] in ("X", "x") or chk.ID_WORDS.nearest(window) < card_words:
         return None  # an ID number whose check digit failed is not a card that passed Luhn by chance
-    verdict = chk.card_verdict(_digits(m["v"]), card_words <= len(window))
+    verdict = chk.card_verdict(d, card_words <= len(window))
     if verdict == PII and chk.number_is_code(text, m.start("v"), chk.CARD_WORDS, m.end("v")):
         return CODE
     return verdict
@@ -156,8 +160,12 @@ _PHONE_HINT = re.compile(r"\+(?!86)[1-9](?:[ ()\-]{0,2}[0-9]){7,14}"
                          r"|(?P<plain>(?<![0-9])[2-9][0-9]{2}[2-9][0-9]{6}(?![0-9]))")
 _DOTTED_PHONE = re.compile(r"(?<![0-9.])[2-9][0-9]{2}\.[2-9][0-9]{2}\.[0-9]{4}(?![0-9]|\.[0-9])")
 # Context words of the context-gated types, found anywhere (the patterns have no word boundaries either).
-_CONTEXT_WORDS = chk.Words(("护照", "病历", "病案", "住院号", "门诊号", "就诊号", "扣扣", "企鹅号", "微信", "passport",
-                            "medical record", "mrn", "qq", "wechat", "weixin", "wx", "vx"), boundary=False)
+# Every text passes this test, so it is split by what is cheap: a literal alternation for the Han words,
+# and the Latin words by Aho-Corasick only when one of their first letters occurs (handing a Chinese text
+# to the automaton costs its UTF-8 copy, ~5 us for 200 characters).
+_CONTEXT_HAN = re.compile("护照|病历|病案|住院号|门诊号|就诊号|扣扣|企鹅号|微信")
+_CONTEXT_LATIN = chk.Words(("passport", "medical record", "mrn", "qq", "wechat", "weixin", "wx", "vx"), boundary=False)
+_LATIN_FIRST = re.compile("[pmqwvPMQWV]")
 # Full-width forms (U+FF01-FF5E) and the ideographic space, read as ASCII: same length, so spans carry over.
 # Only a full-width digit, letter or '@' makes a text worth the copy: Chinese punctuation (，：（）) is
 # full-width too and is in nearly every Chinese text.
@@ -173,7 +181,12 @@ def ascii_view(text: str) -> str:
 
 
 def _has_context(text: str) -> bool:
-    return _CONTEXT_WORDS.found(text.lower())
+    if not text.isascii():
+        if _CONTEXT_HAN.search(text) is not None:
+            return True
+        if _LATIN_FIRST.search(text) is None:
+            return False
+    return _CONTEXT_LATIN.found(text.lower())
 
 
 # Which cheap test must pass before a type's pattern is tried.
@@ -251,32 +264,36 @@ def _phones(text: str, original: str, hints) -> list[PiiMatch]:
     person's line is PII, a toll-free or premium-rate number is a business's (textbook). Each hint is
     parsed as it stands (one `parse` + `number_type`, ~40 us); one that does not parse whole ("+1 415 555
     0132 2020") goes to the library's matcher, which finds the number inside it."""
-    import phonenumbers  # imported here: most runs never reach a stretch that needs it
-
     out = []
     for hint in hints:
         s, e = hint.start(), hint.end()
         if hint.re is _PHONE_HINT and hint["plain"] and not chk.PHONE_WORDS.found(chk.before(text, s, 24)):
             continue  # ten plain digits are a phone number only after a phone word
-        try:
-            number = phonenumbers.parse(text[s:e], "US")
-            kind = phonenumbers.number_type(number)
-        except phonenumbers.NumberParseException:
-            kind = phonenumbers.PhoneNumberType.UNKNOWN
-        if kind != phonenumbers.PhoneNumberType.UNKNOWN:  # a type is only found for a valid number
-            found = [(s, e, number, kind)]
-        else:
-            found = [(s + m.start, s + m.end, m.number, phonenumbers.number_type(m.number))
-                     for m in phonenumbers.PhoneNumberMatcher(text[s:e], "US")]
-        for s, e, number, kind in found:
-            if number.country_code == 86:
+        for a, b, country, kind in _parse_one(text[s:e]):
+            if country == 86:
                 continue  # mainland numbers: the mobile/landline patterns, with their types
-            if chk.number_is_code(text, s, chk.PHONE_WORDS, e):
+            if chk.number_is_code(text, s + a, chk.PHONE_WORDS, s + b):
                 verdict = CODE
             else:
                 verdict = TEXTBOOK if kind in _BUSINESS_LINES else PII
-            out.append(PiiMatch(s, e, "phone", original[s:e], verdict))
+            out.append(PiiMatch(s + a, s + b, "phone", original[s + a:s + b], verdict))
     return out
+
+
+@functools.lru_cache(maxsize=4096)  # a help line or a sample number recurs across a data set
+def _parse_one(hint: str) -> tuple[tuple[int, int, int, int], ...]:
+    """(start, end, country code, libphonenumber type) of the valid numbers in one hint string."""
+    import phonenumbers  # imported here: most runs never reach a stretch that needs it
+
+    try:
+        number = phonenumbers.parse(hint, "US")
+        kind = phonenumbers.number_type(number)
+    except phonenumbers.NumberParseException:
+        kind = phonenumbers.PhoneNumberType.UNKNOWN
+    if kind != phonenumbers.PhoneNumberType.UNKNOWN:  # a type is only found for a valid number
+        return ((0, len(hint), number.country_code, kind),)
+    return tuple((m.start, m.end, m.number.country_code, phonenumbers.number_type(m.number))
+                 for m in phonenumbers.PhoneNumberMatcher(hint, "US"))
 
 
 # libphonenumber's PhoneNumberType values of toll-free, premium-rate, shared-cost and UAN numbers.
