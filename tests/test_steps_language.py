@@ -134,6 +134,19 @@ def test_a_task_about_text_in_another_language():
     assert s.stats.flagged["language_exercise"] == 1
 
 
+def test_the_system_prompt_is_context():
+    s = step(["zh"])
+    chinese = Example.single("请介绍北京", "北京是中国的首都。")
+    chinese.system = "You are a helpful assistant."  # a stock English line in a Chinese set
+    assert not isinstance(s(chinese), Drop)
+    english = Example.single("Tell me about Beijing.", "Beijing is the capital of China.")
+    english.system = "你是一个乐于助人的助手。"
+    assert isinstance(s(english), Drop)
+    only = Example.single("", "")
+    only.system = "你是一个乐于助人的助手，请用中文回答。"  # nothing else to tell by: the context decides
+    assert s.detector.label(only.system) == "zh" and not isinstance(s(only), Drop)
+
+
 def test_language_keep_list_and_mixed():
     s = step(["zh"])
     assert not isinstance(s(Example.single("今天天气很好", "是的，很适合出去走走。")), Drop)

@@ -12,9 +12,11 @@ A record whose minority language carries at least `mixed_share` of the prose is 
 and is kept when every part is in `keep`: mixed means real mixed prose.
 
 Whose language: the instruction's and the answer's. An Alpaca `input` is material the task works on
-(the English sentence a Chinese task asks about) and counts only when the rest is too short to
-tell. A translation task is judged by its answer's language; one asked for in a kept language is
-kept too (a Chinese user asking for an English sentence is a Chinese record).
+(the English sentence a Chinese task asks about), and a system prompt is context (often a stock
+English line in a Chinese set): they count only when the rest is too short to tell. A translation
+task is judged by its answer's language; one asked for in a kept language is kept too (a Chinese
+user asking for an English sentence is a Chinese record). A record not kept as a whole may still be
+a task in a kept language about other text (`_about_other_text`).
 """
 
 from __future__ import annotations
@@ -212,13 +214,13 @@ class LanguageStep(Step):
         d = self.detector
         if not self._whole:
             return self._decide(example, d.label("\n".join(read_texts(example, self._fields))))
-        asks, answers, inputs = _parts(example)
+        asks, answers, context = _parts(example)
         ask_text, answer_text = "\n".join(asks), "\n".join(answers)
         if _same_script(ask_text, answer_text) and not _asks_translation(ask_text):
             # Both parts Latin-script, or both with Han characters: read together, as the parts would add up.
             label = d.label(f"{ask_text}\n{answer_text}")
-            if label == "unknown" and inputs:
-                label = d.label("\n".join([ask_text, answer_text] + inputs))
+            if label == "unknown" and context:
+                label = d.label("\n".join([ask_text, answer_text] + context))
             if self.kept(label):
                 self.stats.counts[f"lang:{label}"] += 1
                 return example
@@ -232,8 +234,8 @@ class LanguageStep(Step):
                     return example
                 return Drop("language", f"{label} (translation)")
         label = d.decide([ask, answer])
-        if label == "unknown" and inputs:
-            label = d.decide([ask, answer, d.profile("\n".join(inputs))])
+        if label == "unknown" and context:
+            label = d.decide([ask, answer, d.profile("\n".join(context))])
         if self.kept(label):
             self.stats.counts[f"lang:{label}"] += 1
             return example
@@ -303,12 +305,13 @@ def _asks_translation(text: str) -> bool:
 
 
 def _parts(example: Example) -> tuple[list[str], list[str], list[str]]:
-    """(system and user texts, assistant texts, Alpaca inputs) of a record."""
-    asks = [example.system] if example.system else []
-    answers, inputs = [], []
+    """(user texts, assistant texts, context) of a record. The context (Alpaca inputs, the system prompt,
+    often a stock English line in a Chinese set) is material: it counts only when the rest cannot tell."""
+    asks, answers = [], []
+    context = [example.system] if example.system else []
     for turn in example.turns:
         if turn.content:
             (answers if turn.role == "assistant" else asks).append(turn.content)
         if turn.input:
-            inputs.append(turn.input)
-    return asks, answers, inputs
+            context.append(turn.input)
+    return asks, answers, context

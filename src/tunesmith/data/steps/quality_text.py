@@ -18,7 +18,7 @@ ASKS_REPETITION = re.compile(r"(?i)\brepeat|\b(?:\d+|ten|five|three)\s+times\b|o
 ASKS_SYMBOLS = re.compile(
     r"(?i)regex|regular expression|正则|password|passcode|passphrase|密码|口令|emoji|emoticon|表情|颜文字|"
     r"morse|摩尔斯|摩斯|ascii|\bart\b|字符画|符号画|symbol|符号|punctuat|标点|operator|运算符|\bsigns?\b|"
-    r"code|代码|程序|脚本|script|html|xml|json|css|sql|yaml|markdown|latex|tag|标签|formula|公式|equation|方程|"
+    r"code|代码|程序|脚本|script|html|xml|svg|json|css|sql|yaml|markdown|latex|tag|标签|formula|公式|equation|方程|"
     r"math|数学|表达式|expression|encod|编码|encrypt|加密|cipher|密文|hash|binary|二进制|hex|十六进制|unicode|"
     r"character|字符|pattern|图案|draw|画|shape|形状|table|表格|compar|比较|大于|小于|greater|less than")
 # Edits of the input: the answer is the input, changed only where the task says.
