@@ -145,7 +145,8 @@ def faker_samples(n: int, seed: int = 0):
 def _valid_phone(value: str) -> bool:
     import phonenumbers
 
-    return any(True for _ in phonenumbers.PhoneNumberMatcher(value, "US" if value[0] != "1" or len(value) < 11 else "CN"))
+    region = "CN" if value[0] == "1" and len(value) == 11 else "US"  # zh_CN: 11-digit mobiles
+    return any(True for _ in phonenumbers.PhoneNumberMatcher(value, region))
 
 
 def stdnum_checks(n: int, seed: int = 0) -> None:
@@ -157,7 +158,8 @@ def stdnum_checks(n: int, seed: int = 0) -> None:
     agree = Counter()
     for _ in range(n * 20):
         region = rng.choice(["110101", "310104", "440305", "510107", "330106", "420102", "610113", "210202"])
-        body = region + f"{rng.randint(1940, 2010)}{rng.randint(1, 12):02d}{rng.randint(1, 31):02d}{rng.randint(0, 999):03d}"
+        born = f"{rng.randint(1940, 2010)}{rng.randint(1, 12):02d}{rng.randint(1, 31):02d}"
+        body = region + born + f"{rng.randint(0, 999):03d}"
         value = body + rng.choice("0123456789X")
         try:
             ric.get_birth_date(value)
@@ -213,7 +215,8 @@ def main() -> int:
         print(f"\nfaker not installed ({e}); pip install -e .[bench]")
     else:
         tp, fp, fn, misses, wrong = score(positives + decoys, finder)
-        table(f"Faker zh_CN/en_US: {len(positives):,} values (half with a context word), {len(decoys):,} decoys", tp, fp, fn)
+        title = f"Faker zh_CN/en_US: {len(positives):,} values (half with a context word), {len(decoys):,} decoys"
+        table(title, tp, fp, fn)
         seen = Counter()
         for fam, text in misses + wrong:
             seen[fam, (fam, text) in misses] += 1

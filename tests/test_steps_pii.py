@@ -88,8 +88,8 @@ def phone(rng):
     kind = rng.choice([phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE])
     example = phonenumbers.example_number_for_type(region, kind)
     while True:
-        number = phonenumbers.PhoneNumber(country_code=example.country_code,
-                                          national_number=example.national_number // 10000 * 10000 + rng.randint(0, 9999),
+        national = example.national_number // 10000 * 10000 + rng.randint(0, 9999)
+        number = phonenumbers.PhoneNumber(country_code=example.country_code, national_number=national,
                                           italian_leading_zero=example.italian_leading_zero)
         if phonenumbers.is_valid_number(number):
             break
@@ -184,7 +184,7 @@ NEGATIVES = [
     # The right shape of a PII type, but nobody's, or not that type: context and the value decide.
     lambda r: f"子网掩码设为 255.255.{r.choice([0, 128, 192, 224, 240, 248, 252, 255])}.0，网关为默认值。",
     lambda r: f"打开浏览器，输入路由器的管理地址 192.168.{r.choice([0, 1])}.1 并登录。",
-    lambda r: f"For example, 203.0.113.{r.randint(1, 254)} and 198.51.100.{r.randint(1, 254)} are documentation addresses.",
+    lambda r: f"For example, 203.0.113.{r.randint(1, 254)} and 198.51.100.{r.randint(1, 254)} are for documentation.",
     lambda r: f"Upgrade to version {r.randint(1, 20)}.{r.randint(0, 30)}.{r.randint(0, 200)}.{r.randint(0, 99)} first.",
     lambda r: f"软件版本{r.randint(1, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}.{r.randint(0, 9)}已发布",
     lambda r: f"发票代码0{r.randint(10**10, 10**11 - 1)}，发票号码{r.randint(10**7, 10**8 - 1)}",
@@ -320,7 +320,8 @@ def _find_everywhere(text: str) -> list[tuple[int, int, str, str]]:
             verdict = "pii" if judge is None else judge(m, view)
             if verdict not in (None, "invalid"):
                 found.append(pii_find.PiiMatch(m.start("v"), m.end("v"), kind, text[m.start("v"):m.end("v")], verdict))
-    found += pii_find._phones(view, text, [*pii_find._PHONE_HINT.finditer(view), *pii_find._DOTTED_PHONE.finditer(view)])
+    hints = [*pii_find._PHONE_HINT.finditer(view), *pii_find._DOTTED_PHONE.finditer(view)]
+    found += pii_find._phones(view, text, hints)
     taken = []
     for f in sorted(found, key=lambda f: (pii_find._PRIORITY[f.type], f.start)):
         if all(f.end <= t.start or f.start >= t.end for t in taken):

@@ -23,13 +23,6 @@ def masked(text: str) -> list[tuple[str, str]]:
     return [(m.type, m.text) for m in FINDER.find(text)]
 
 
-def with_luhn(body: str) -> str:
-    for d in "0123456789":
-        if luhn_valid(body + d):
-            return body + d
-    raise AssertionError
-
-
 # --- addresses ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, value, verdict", [

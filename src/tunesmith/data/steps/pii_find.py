@@ -2,9 +2,9 @@
 
 Every pattern sits behind a cheap test (a stretch of digits, an '@', a context word), so text without
 candidates costs a few string scans, and the number patterns run only on the digit stretches. Phone
-numbers outside mainland China are parsed by `phonenumbers` (libphonenumber's metadata), and only on a
-stretch that starts with "+<country>" or looks like a North American number ("(415) 555-0132",
-"415-555-0132"): the library costs ~50 us a call, the gate a regex test.
+numbers outside mainland China are parsed by `phonenumbers` (libphonenumber's metadata), and only where
+a hint says so: "+<country> ...", a North American shape ("(415) 555-0132", "415-555-0132",
+"415.555.0132"), or ten plain digits after a phone word. The library costs ~50 us a call, the hint a regex.
 
 Full-width digits and letters ("１３８１２３４５６７８", "ｚｈａｎｇ＠ｑｑ．ｃｏｍ") are read as their ASCII twins on a copy
 of the same length, so a record is judged the same with or without `clean` before `pii`, and spans
@@ -136,7 +136,8 @@ _PATTERNS: list[tuple[str, str, _Judge | None]] = [
     ("landline", _NUM_L + r"(?P<v>(?:(?:\+|00)86[ -]?\(?0?" + _AREA + r"\)?|\(0" + _AREA + r"\)|0" + _AREA +
      r")[ -]?" + _LOCAL + r")" + _NUM_R, _landline),
     ("email", r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![A-Za-z0-9-])", lambda m, text: chk.email_verdict(m["v"], text, m.start("v"))),
+     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![A-Za-z0-9-])",
+     lambda m, text: chk.email_verdict(m["v"], text, m.start("v"))),
     ("ipv4", r"(?<![0-9.vV])(?P<v>(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
      r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?![0-9]|\.[0-9])",
      lambda m, text: chk.ipv4_verdict(m["v"], text, m.start("v"))),
