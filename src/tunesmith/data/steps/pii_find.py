@@ -102,6 +102,14 @@ def _wechat(m: re.Match, text: str) -> str | None:
     return None
 
 
+def _email(m: re.Match, text: str) -> str:
+    return chk.email_verdict(m["v"], text, m.start("v"))
+
+
+def _ipv4(m: re.Match, text: str) -> str:
+    return chk.ipv4_verdict(m["v"], text, m.start("v"))
+
+
 def _ipv6(m: re.Match, text: str) -> str | None:
     value = m["v"]
     hexes = sum(c in "0123456789abcdefABCDEF" for c in value)
@@ -136,11 +144,9 @@ _PATTERNS: list[tuple[str, str, _Judge | None]] = [
     ("landline", _NUM_L + r"(?P<v>(?:(?:\+|00)86[ -]?\(?0?" + _AREA + r"\)?|\(0" + _AREA + r"\)|0" + _AREA +
      r")[ -]?" + _LOCAL + r")" + _NUM_R, _landline),
     ("email", r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![A-Za-z0-9-])",
-     lambda m, text: chk.email_verdict(m["v"], text, m.start("v"))),
+     r"[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![A-Za-z0-9-])", _email),
     ("ipv4", r"(?<![0-9.vV])(?P<v>(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
-     r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?![0-9]|\.[0-9])",
-     lambda m, text: chk.ipv4_verdict(m["v"], text, m.start("v"))),
+     r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(?![0-9]|\.[0-9])", _ipv4),
     ("ipv6", r"(?<![0-9A-Za-z:.])(?P<v>(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\.){3}[0-9]{1,3}|[0-9A-Fa-f]{0,4}))"
      r"(?![0-9A-Za-z:])", _ipv6),
 ]
