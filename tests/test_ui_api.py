@@ -35,6 +35,12 @@ def make_workspace(root: Path) -> Path:
     return root
 
 
+def authorized(app, **kwargs) -> TestClient:
+    """A client as a script of the user's: the app's token in the Authorization header, Host 127.0.0.1."""
+    return TestClient(app, base_url="http://127.0.0.1:7860", headers={"Authorization": f"token {app.state.token}"},
+                      **kwargs)
+
+
 def form_values(client, **changes) -> dict:
     schema = client.get("/api/train/schema").json()
     values = {f["key"]: f["default"] for s in schema["sections"] for f in s["fields"]}
@@ -64,7 +70,7 @@ def client(workspace):
     from tunesmith.ui.app import create_app
 
     # `tunesmith ui` works in its root: runs name their model relative to it (see ui/app.py).
-    with pytest.MonkeyPatch.context() as mp, TestClient(create_app(workspace)) as c:
+    with pytest.MonkeyPatch.context() as mp, authorized(create_app(workspace)) as c:
         mp.chdir(workspace)
         yield c
 
@@ -136,7 +142,7 @@ def test_the_server_answers_a_bug_with_a_message_and_keeps_serving(workspace, mo
     from tunesmith.ui.app import create_app
 
     monkeypatch.chdir(workspace)
-    client = TestClient(create_app(workspace), raise_server_exceptions=False)  # as uvicorn serves it
+    client = authorized(create_app(workspace), raise_server_exceptions=False)  # as uvicorn serves it
     monkeypatch.setattr(data_source, "page", lambda *a, **k: 1 / 0)
     r = client.get("/api/data/records", params={"path": "data/raw.jsonl"})
     assert r.status_code == 500 and "ZeroDivisionError" in r.json()["error"]

@@ -9,6 +9,7 @@ TUNESMITH_UPDATE_SCREENSHOTS=1 (the README shows those).
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -30,6 +31,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 # second; 16 steps of the tiny model could finish between two polls there).
 STEPS = 48
 EVAL_EVERY = 8
+TOKEN = secrets.token_urlsafe(16)  # what `tunesmith ui` prints in its URL; the page gets its cookie from it
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def server(tmp_path_factory):
         port = s.getsockname()[1]
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)  # as `tunesmith ui --root` does
-        srv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
+        srv = uvicorn.Server(uvicorn.Config(create_app(root, token=TOKEN), host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=srv.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -63,6 +65,9 @@ def page(server):
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # The first visit with the token in the URL sets the cookie every later request carries.
+        page.goto(f"{server[0]}/?token={TOKEN}")
+        assert page.url == f"{server[0]}/", page.url  # the token is taken out of the address bar
         yield page
         browser.close()
         assert not errors, f"JavaScript errors: {errors}"

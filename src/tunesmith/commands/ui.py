@@ -15,7 +15,9 @@ report. Train: build a run config in a form validated as you type, with its memo
 `tunesmith train` as a separate process, watch loss/eval curves, tokens/s and ETA; stop (Ctrl-C: a
 checkpoint is saved) and resume. Chat: a run or a base model, streaming, tuned and base side by side.
 Every action shows the CLI command that does the same. The server listens on localhost only unless
---host says otherwise: it runs commands and reads files as you.
+--host says otherwise: it runs commands and reads files as you. It prints a URL with a random token:
+only a browser that opened it (or a script sending `Authorization: token T`) is let in, requests must
+name this server in their Host header (no DNS rebinding), and paths in the page stay inside --root.
 """
 
 
@@ -40,8 +42,9 @@ def run(args) -> int:
     # Run configs name their model and data relative to where `train` ran, which is the root: chat and
     # resume load them from here too.
     os.chdir(os.path.expanduser(args.root))
-    app = create_app(".", args.runs)
-    print(f"tunesmith ui: http://{args.host}:{args.port}  (root {app.state.root}; Ctrl-C stops the server, "
+    app = create_app(".", args.runs, host=args.host)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"tunesmith ui: http://{shown}:{args.port}/?token={app.state.token}  (root {app.state.root}; Ctrl-C stops the server, "
           "not the runs it started)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

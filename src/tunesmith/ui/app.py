@@ -9,6 +9,9 @@ changes into it).
 Errors a user can fix (`TunesmithError`, `FieldError`) answer 400 with the message, hint and the
 field they belong to; anything else answers 500 with what went wrong and is logged with its
 traceback. Either way the server keeps serving: a bad path or a crashed run never takes it down.
+
+Every request first passes `security.Guard` (token, Host, Origin, JSON-only bodies; see there), and every
+path a request names is confined to root (`paths.confine`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tunesmith import __version__
 from tunesmith.errors import TunesmithError
 from tunesmith.ui import chat_routes, data_routes, train_routes
 from tunesmith.ui.errors import payload
+from tunesmith.ui.security import Guard, new_token
 from tunesmith.ui.train_jobs import Jobs
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,10 @@ def _warm_up() -> None:
     threading.Thread(target=work, name="tunesmith-ui-warm-up", daemon=True).start()
 
 
-def create_app(root: str | Path = ".", runs_dir: str | Path = "runs") -> FastAPI:
+def create_app(root: str | Path = ".", runs_dir: str | Path = "runs", *, token: str | None = None,
+               host: str = "127.0.0.1") -> FastAPI:
+    """The app; `token` (random when not given: read it from app.state.token) is what every request needs,
+    `host` the address it is bound to (the Host header must name it or a loopback name)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         _warm_up()
@@ -62,6 +69,8 @@ def create_app(root: str | Path = ".", runs_dir: str | Path = "runs") -> FastAPI
     runs = Path(runs_dir).expanduser()
     app.state.runs_dir = runs if runs.is_absolute() else app.state.root / runs
     app.state.jobs = Jobs(app.state.root)
+    app.state.token = token or new_token()
+    app.add_middleware(Guard, token=app.state.token, bound_host=host)
     if Path.cwd().resolve() != app.state.root:
         log.warning("the ui root %s is not the working directory %s: relative paths in run configs "
                     "will not load for chat", app.state.root, Path.cwd())

@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from tunesmith.errors import TunesmithError
 from tunesmith.ui.cache import Lru
 from tunesmith.ui.errors import FieldError, blame, payload
+from tunesmith.ui.paths import name_or_path
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/chat")
@@ -59,9 +60,7 @@ def _open(root: Path, spec: str, template: str):
 
     if not spec.strip():
         raise FieldError("target", "choose a run folder or a model")
-    local = Path(spec).expanduser()
-    local = local if local.is_absolute() else root / local
-    where = str(local) if local.exists() else spec.strip()
+    where = name_or_path(root, spec, "target")
     field = "template" if template and not is_run_dir(where) else "target"
     with blame(field):
         try:

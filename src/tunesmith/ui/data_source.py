@@ -18,6 +18,7 @@ from tunesmith.data.example import Example
 from tunesmith.data.formats import BadRecord
 from tunesmith.ui.cache import Lru
 from tunesmith.ui.errors import FieldError, blame
+from tunesmith.ui.paths import confine, inside, name_or_path
 
 PREVIEW_CHARS = 160
 MAX_RECORDS = 200_000   # a browser view, not a pipeline: larger files are cut (and the cut is reported)
@@ -48,8 +49,7 @@ def resolve(root: Path, path: str, field_name: str = "path") -> Path:
     if not path or not path.strip():
         raise FieldError(field_name, "give a path", "a data file (.jsonl, .json, .csv, .parquet, .txt) "
                                                     "or a `data prepare` output folder")
-    p = Path(path.strip()).expanduser()
-    return p if p.is_absolute() else root / p
+    return confine(root, path, field_name)
 
 
 def open_source(root: Path, path: str) -> Source:
@@ -57,7 +57,7 @@ def open_source(root: Path, path: str) -> Source:
     if not p.exists():
         raise FieldError("path", f"{path} does not exist", f"paths are relative to {root}")
     stamp = max((f.stat().st_mtime_ns for f in ([p] + (list(p.iterdir()) if p.is_dir() else []))), default=0)
-    return _sources.get_or_make((str(p.resolve()), stamp), lambda: _read_folder(p) if p.is_dir() else _read_file(p))
+    return _sources.get_or_make((str(p.resolve()), stamp), lambda: _read_folder(p, root) if p.is_dir() else _read_file(p))
 
 
 def _read_file(p: Path) -> Source:
@@ -71,8 +71,11 @@ def _read_file(p: Path) -> Source:
     return source
 
 
-def _read_folder(p: Path) -> Source:
-    report_path = p / "report.json"
+def _read_folder(p: Path, root: Path) -> Source:
+    report_path, rejected = p / "report.json", p / "rejected.jsonl"
+    for f in (report_path, rejected):
+        if f.exists() and not inside(root, f):
+            raise FieldError("path", f"{f} is outside the ui root {root}", "a symlink points out of the root")
     if not report_path.is_file():
         hint = ("this is a run folder: open it in the Train tab" if (p / "config.yaml").is_file()
                 else "open a data file, or the folder `data prepare` wrote report.json into")
@@ -84,10 +87,12 @@ def _read_folder(p: Path) -> Source:
     output = Path(report.get("output") or "")
     # The report names the output as `data prepare` was given it (maybe relative to another folder):
     # take it as written if it exists, else the file of that name next to the report.
-    data_file = output if output.is_file() else p / output.name
+    # A report may name a file outside the root (written elsewhere, or planted): that one is never read.
+    data_file = root / output if (root / output).is_file() and inside(root, root / output) else p / output.name
+    if not inside(root, data_file):
+        raise FieldError("path", f"{data_file} is outside the ui root {root}", "a symlink points out of the root")
     source = _read_file(data_file) if output.name and data_file.is_file() else Source("file", p)
     source.kind, source.path, source.report = "prepare", p, report
-    rejected = p / "rejected.jsonl"
     if rejected.is_file():
         with open(rejected, encoding="utf-8") as f:
             source.rejected = [json.loads(line) for line in f if line.strip()][:MAX_RECORDS]
@@ -167,8 +172,7 @@ def tokenizer(root: Path, spec: str):
     if not spec or not spec.strip():
         raise FieldError("tokenizer", "choose a tokenizer", "a model or tokenizer folder, or an embedded name "
                                                             "such as smollm2")
-    local = resolve(root, spec, "tokenizer")
-    key = str(local) if local.exists() else spec.strip()
+    key = name_or_path(root, spec, "tokenizer")
     with blame("tokenizer"):
         return _tokenizers.get_or_make(key, lambda: load_tokenizer_for(key))
 

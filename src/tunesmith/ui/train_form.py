@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from tunesmith.errors import TunesmithError
 from tunesmith.run_config import RunConfig
+from tunesmith.ui.errors import FieldError
+from tunesmith.ui.paths import confine, name_or_path
 
 SECTIONS = ("model", "data", "template", "method", "train")
 TOP_LEVEL = ("output_dir", "seed")
@@ -159,6 +161,7 @@ def check(cfg: RunConfig, root: Path) -> tuple[dict[str, str], dict[str, str]]:
     """(errors, warnings) by field, from what the config names on disk and the training preflight."""
     errors: dict[str, str] = {}
     warnings: dict[str, str] = {}
+    errors.update(confinement(cfg, root))
     if not cfg.data.train:
         errors["data.train"] = "give at least one training file"
     for key, paths in (("data.train", cfg.data.train), ("data.val", cfg.data.val)):
@@ -188,6 +191,70 @@ def check(cfg: RunConfig, root: Path) -> tuple[dict[str, str], dict[str, str]]:
     return errors, warnings
 
 
+def confinement(cfg: RunConfig, root: Path) -> dict[str, str]:
+    """What a config submitted through the page may not do: name files outside the root, put the run in
+    the root itself, or run model code from the hub (`trust_remote_code`)."""
+    errors: dict[str, str] = {}
+    if cfg.model.trust_remote_code:
+        errors["model.trust_remote_code"] = ("the ui never runs a model's own code: set it in a config you run "
+                                             "with `tunesmith train` yourself, after reading that code")
+    for key, paths in (("data.train", cfg.data.train), ("data.val", cfg.data.val),
+                       ("output_dir", [cfg.output_dir] if cfg.output_dir.strip() else [])):
+        for path in paths:
+            try:
+                where = confine(root, path, key)
+            except FieldError as e:
+                errors.setdefault(key, e.message)
+                continue
+            if key == "output_dir" and where == root.resolve():
+                errors[key] = "the ui root itself cannot be a run folder: name a folder inside it"
+    try:
+        name_or_path(root, cfg.model.path, "model.path")
+    except FieldError as e:
+        errors["model.path"] = e.message
+    return errors
+
+
+def refuse_foreign_files(run_dir: Path) -> None:
+    """Launching writes `<run>.yaml`, `<run>.log` and `<run>.ui.json` next to the run folder: refuse when
+    one of them exists and is not a run's (a docker-compose.yaml next to `output_dir: docker-compose`)."""
+    import yaml
+
+    marker = run_dir.with_name(run_dir.name + ".ui.json")
+    if marker.is_symlink() or (marker.exists() and not marker.is_file()):
+        raise FieldError("output_dir", f"{marker.name} is not a file the ui wrote", "choose another output_dir")
+    launched_here = marker.is_file()
+    for suffix in (".yaml", ".log"):
+        f = run_dir.with_name(run_dir.name + suffix)
+        if not (f.exists() or f.is_symlink()):
+            continue
+        ours = f.is_file() and not f.is_symlink() and launched_here
+        if not ours and suffix == ".yaml" and f.is_file() and not f.is_symlink():
+            try:  # a run config written by hand for this very folder is a run's too
+                data = yaml.safe_load(f.read_text(encoding="utf-8"))
+                ours = isinstance(data, dict) and Path(str(data.get("output_dir", ""))).name == run_dir.name
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                ours = False
+        if not ours:
+            raise FieldError("output_dir", f"{f} exists and is not a run's: the ui never overwrites it",
+                             "choose another output_dir")
+
+
+def check_saved_config(config: Path, root: Path) -> None:
+    """A run's config.yaml before Resume runs it: the same rules as a config built in the form."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        cfg = RunConfig.model_validate(data)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as e:
+        raise FieldError("run", f"{config} is not a readable run config: {e}") from None
+    errors = confinement(cfg, root)
+    if errors:
+        key = next(iter(errors))
+        raise FieldError("run", f"{config}: {key}: {errors[key]}", "the ui resumes only runs it could launch")
+
+
 def _preflight(cfg: RunConfig, root: Path) -> None:
     """The checks `tunesmith train` runs before loading anything, here without touching the folder."""
     from tunesmith.model.load import default_device
@@ -200,8 +267,8 @@ def _preflight(cfg: RunConfig, root: Path) -> None:
 
 
 def _under(root: Path, path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else root / p
+    """A path of the config as the run will open it (relative to root); confinement() judged it already."""
+    return root / path
 
 
 def field_named_in(message: str) -> str | None:

@@ -13,6 +13,7 @@ from tunesmith.config import to_yaml
 from tunesmith.io import atomic_write_text
 from tunesmith.ui import estimate_view, train_form
 from tunesmith.ui.errors import FieldError
+from tunesmith.ui.paths import confine
 from tunesmith.ui.train_jobs import Jobs
 
 router = APIRouter(prefix="/api/train")
@@ -41,8 +42,10 @@ def _jobs(request: Request) -> Jobs:
 def _run_dir(request: Request, path: str) -> Path:
     if not path.strip():
         raise FieldError("run", "no run chosen")
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else _root(request) / p
+    run_dir = confine(_root(request), path, "run")
+    if run_dir == _root(request).resolve():
+        raise FieldError("run", "the ui root itself is no run folder")
+    return run_dir
 
 
 @router.get("/schema")
@@ -94,9 +97,10 @@ async def launch(request: Request, body: FormRequest) -> dict:
         key = next(iter(errors))
         raise FieldError(key, f"{key}: {errors[key]}", "fix the fields marked in red")
     config = train_form.config_path(cfg, root)
+    run_dir = config.with_name(config.name[:-len(".yaml")])
+    train_form.refuse_foreign_files(run_dir)  # never overwrite a file that is not a run's
     config.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(config, to_yaml(cfg))  # commented, as --print-config shows it: a file worth keeping
-    run_dir = config.with_name(config.name[:-len(".yaml")])
     argv = _jobs(request).launch(run_dir, config, overwrite=body.overwrite)
     return {"dir": _jobs(request).name(run_dir), "command": " ".join(argv)}
 
@@ -129,5 +133,6 @@ def resume(request: Request, body: RunRequest) -> dict:
         raise FieldError("run", f"{body.dir} has no config.yaml: it never started", "launch it again from the form")
     if (run_dir / "adapter").is_dir() or (run_dir / "model").is_dir():
         raise FieldError("run", f"{body.dir} has finished: there is nothing to resume")
+    train_form.check_saved_config(config, _root(request))  # a config planted in the folder is held to the form's rules
     argv = _jobs(request).launch(run_dir, config, resume=True)
     return {"dir": body.dir, "command": " ".join(argv)}
