@@ -125,6 +125,7 @@ class ReportBuilder:
             "changes": self._changes(result, steps),
             "pii": self._prefixed(steps, "pii", ""),
             "safety": self._prefixed(steps, "safety", ""),
+            "tokenizers": self._tokenizers(steps),
             "examples": dict(self.examples),
             "config": self.config_yaml,
         }
@@ -163,6 +164,18 @@ class ReportBuilder:
         detector = LanguageDetector()
         found = Counter(detector.label(text) for text in self.kept.sample)
         return {"source": f"sample of {len(self.kept.sample)} kept records", "counts": dict(found.most_common())}
+
+    @staticmethod
+    def _tokenizers(steps: dict) -> list[dict]:
+        """The tokenizer each token-counting step counted with, and its tokens per Chinese character."""
+        out = []
+        for label, s in steps.items():
+            names = [k[len("tokenizer: "):] for k in s["counts"] if k.startswith("tokenizer: ")]
+            if names:
+                chars, tokens = s["counts"].get("chinese_chars", 0), s["counts"].get("chinese_tokens", 0)
+                out.append({"step": label, "tokenizer": names[0], "chinese_chars": chars,
+                            "tokens_per_chinese_char": round(tokens / chars, 3) if chars else None})
+        return out
 
     @staticmethod
     def _prefixed(steps: dict, name: str, prefix: str) -> dict:

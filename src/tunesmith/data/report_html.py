@@ -45,7 +45,7 @@ def render(summary: dict) -> str:
              _figure("Personal information found (masked or dropped; invalid = failed its checksum, kept)",
                      _bars_svg(summary["pii"], "occurrences")),
              "</div>",
-             "<h2>Steps</h2>", _steps_table(summary["steps"]),
+             "<h2>Steps</h2>", _steps_table(summary["steps"]), _tokenizers(summary.get("tokenizers", [])),
              "<h2>Examples per reason</h2>", _examples(summary["examples"]),
              "<h2>Kept but flagged for review</h2>", _flags(summary.get("flags", []), summary.get("flag_examples", {})),
              "<h2>Changed by each step</h2>", _changes(summary.get("changes") or {}),
@@ -71,6 +71,15 @@ def _steps_table(steps: dict) -> str:
                     f"<td>{html.escape(dropped)}</td><td>{html.escape(flagged)}</td><td>{html.escape(counts)}</td></tr>")
     rows.append("</table>")
     return "".join(rows)
+
+
+def _tokenizers(rows: list[dict]) -> str:
+    """Which tokenizer counted tokens, and how many it spends on a Chinese character."""
+    return "".join(
+        f"<p>{html.escape(r['step'])} counted with {html.escape(r['tokenizer'])}"
+        + (f": <b>{r['tokens_per_chinese_char']:.2f}</b> tokens per Chinese character (measured on "
+           f"{r['chinese_chars']:,} characters)" if r.get("tokens_per_chinese_char") is not None else "")
+        + "</p>" for r in rows)
 
 
 def _examples(examples: dict) -> str:
