@@ -160,6 +160,17 @@ def test_flag_keeps_the_record_and_shows_the_span_in_context():
     assert any(k.startswith("e.g. violence/") and "«" in k for k in step.stats.counts)
 
 
+def test_a_hit_in_requested_fiction_is_flagged_not_dropped():
+    step = SafetyStep()
+    story = "老大站起来，对手下说：今晚就去把他全家砍了。"
+    out = step(Example.single("写一个黑帮故事的开头", story))
+    assert not isinstance(out, Drop)
+    assert out.meta["flags"][0]["reason"] == "violence" and "asks for fiction" in out.meta["flags"][0]["detail"]
+    assert step(Example.single("回答", story)).reason == "violence"
+    strict = SafetyStep(SafetyStep.Options(step="safety", fiction_frame="drop"))
+    assert strict(Example.single("写一个黑帮故事的开头", story)).reason == "violence"
+
+
 def test_borderline_hits_can_be_flagged_for_review():
     step = SafetyStep(SafetyStep.Options(step="safety", borderline="flag"))
     out = step(Example.single("写一个故事", "他冷笑道：“我要杀了你。”"))

@@ -9,7 +9,8 @@ advice against it, prevention, condemnation, a word discussed as a word, a claim
 others, a victim asking for help, a character's quoted speech, history and news.
 
 Per category, `drop` rejects the record and `flag` keeps it marked for review (meta.flags and
-meta.safety); a hit that a context cleared is kept (or flagged, with `borderline: flag`). Every hit
+meta.safety); a hit that a context cleared is kept (or flagged, with `borderline: flag`), and a hit in
+a record whose instruction asks for fiction (a story, a film's plot) is flagged, not dropped. Every hit
 reported (drop detail, flag detail, step counts in report.json) shows the matched span in context.
 
 Second opinions, both off by default: `classifier` (`module:function`, list of texts -> a score or
@@ -54,6 +55,9 @@ class SafetyOptions(StepOptions):
         "Per-category action overriding `action`, e.g. {abuse: flag}."))
     borderline: Literal["keep", "flag"] = Field("keep", description=(
         "Hits a context cleared (history, negation, quoting to condemn…): keep silently, or flag for review."))
+    fiction_frame: Literal["flag", "drop"] = Field("flag", description=(
+        "When the instruction asks for or about fiction (a story, a novel, a film's plot), hits in the record are "
+        "flagged for review instead of dropped (flag), or treated like any other (drop)."))
     min_hits: int = Field(1, ge=1, description="Hits (in one category) needed before the action applies.")
     classifier: str | None = Field(None, description=(
         "Optional `module:function` taking list[str] and returning a score (or {category: score}) per text."))
@@ -169,12 +173,21 @@ class SafetyStep(Step):
         shown = [h for h in live if h.category in categories] or live
         detail = _describe(shown) + (f"; judge: {verdict.note}" if verdict is not None else "")
         dropping = [c for c in categories if self._action(c) == "drop"]
+        judged = verdict is not None and verdict.label == "harmful"   # the judge read the story too
+        if dropping and not judged and self.options.fiction_frame == "flag" and self._asks_for_fiction(example):
+            stats["fiction_frame"] += 1
+            dropping, detail = [], f"{detail}; the instruction asks for fiction"
         if dropping:
             return Drop(dropping[0], detail)
         example.meta["safety"] = {"categories": categories, "terms": sorted({h.span for h in shown})[:10],
                                   "hits": [h.describe() for h in shown[:10]]}
         self.stats.changed += 1
         return self.flag(example, categories[0], detail)
+
+    def _asks_for_fiction(self, example: Example) -> bool:
+        """Literature is not harm: a story or a film's plot may tell of a threat or an assault."""
+        regex = self.detector.rules.fiction_request
+        return any(regex.search(t) for t in read_texts(example, ("instruction",)))
 
     def _show(self, hit: Hit) -> None:
         """The first hits of each category, with their context, in the step's counts (so in report.json)."""

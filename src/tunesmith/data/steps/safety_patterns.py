@@ -41,7 +41,11 @@ _SENTENCE_END = re.compile(r"[。！？!?\n]+|\.(?=\s|$)")
 _LATIN = "0-9A-Za-z\u00c0-\u024f"
 CONTEXT_CHARS = 24  # characters shown either side of a hit in reports
 WINDOW = 8          # characters either side of a Chinese match that jieba segments
+REACH = 160         # characters either side of an anchor a pattern may span (its gaps are bounded)
+LEAD_REACH = 100    # characters before an anchor where a pattern's leading word list may stand
 _LATIN_TEXT = re.compile(r"[A-Za-z]{2}")
+_AT_ANCHOR = re.compile(r"(?:\(\?<!\[[^\]]*\]\))?\{@(?=[A-Za-z_][A-Za-z0-9_]*\})")  # opens with its anchor
+_LEAD = re.compile(r"(?:\(\?<!\[[^\]]*\]\))?\{([A-Za-z_][A-Za-z0-9_]*)\}(?![?*]|\{0)")  # opens with a {slot}
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ class Rules:
         entries: list[tuple[str, str]] = []
         for category, paths in files.terms.items():
             entries += [(p, f"term:{category}") for path in paths for p in read_lexicon(path)]
-        self.by_anchor: dict[str, list[tuple[str, str, re.Pattern]]] = {}
+        # anchor slot -> (category, family, regex, scripts it needs, regex of its leading slot or None)
+        self.by_anchor: dict[str, list[tuple]] = {}
+        leads: dict[str, re.Pattern] = {}
         for category, paths in files.patterns.items():
             for path in paths:
                 for family, source, where in _rule_lines(path):
@@ -123,7 +129,21 @@ class Rules:
                     if len(anchors) != 1:
                         raise ConfigError(f"{where}: a pattern needs exactly one {{@anchor}} slot, found {len(anchors)}",
                                           "mark the word list that must be present with @, e.g. {@harm_en}")
-                    self.by_anchor.setdefault(anchors[0], []).append((category, family, regex, _scripts(regex.pattern)))
+                    # Where a match can start: at the anchor itself ({@group_en} are…), at its leading
+                    # word list ({self_en}{will_en}… {@harm_en}), or anywhere (then it is searched for).
+                    lead = _LEAD.match(source)
+                    if lead and lead.group(1) not in leads:
+                        leads[lead.group(1)] = self._compile("{%s}" % lead.group(1), where, [])
+                    at_anchor = _AT_ANCHOR.match(source)
+                    # What follows the anchor must match right after it: a cheap test before the whole pattern.
+                    rest = _rest_after_anchor(source)
+                    rest = self._compile(rest, where, []) if rest is not None else None
+                    if at_anchor and rest is not None:  # the automaton already found the anchor: only what follows it is matched
+                        start = ("anchor", rest, rest)
+                    else:
+                        start = ("lead", leads[lead.group(1)], rest) if lead else ("search", None, rest)
+                    self.by_anchor.setdefault(anchors[0], []).append(
+                        (category, family, regex, _scripts(regex.pattern), start))
         for slot in self.by_anchor:
             bad = [p for p in self._slot(slot, "anchor") if p.startswith("re:")]
             if bad:
@@ -136,6 +156,8 @@ class Rules:
                 inside = family.endswith(" inside")
                 regex = self._compile(source, where, [])
                 self.contexts.append((family.removesuffix(" inside"), inside, regex, _scripts(regex.pattern)))
+        # An instruction asking for or about fiction (a story, a film's plot): the step flags instead of dropping.
+        self.fiction_request = self._compile("{fiction_request}", "slots/fiction_request.txt", [])
         entries += [(p, "allow") for path in files.allow for p in read_lexicon(path)]
         self.matcher = PhraseMatcher(entries)
         self.boundaries = TermBoundaries(p for p, _ in entries)
@@ -181,6 +203,16 @@ class Rules:
             raise ConfigError(f"{where}: bad regex ({e})", "check the brackets and escapes of the pattern") from None
 
 
+def _rest_after_anchor(source: str) -> str | None:
+    """The part of a pattern after its {@anchor}, when the anchor stands outside any group (so that
+    what follows it in every match is exactly that part); None otherwise."""
+    at = source.index("{@")
+    bare = re.sub(r"\\.|\[(?:\\.|[^\]])*\]", "_", source[:at])
+    if bare.count("(") != bare.count(")"):
+        return None
+    return source[at:].split("}", 1)[1]
+
+
 def _scripts(pattern: str) -> tuple[bool, bool]:
     """(needs Latin text, needs Chinese text): a regex whose every literal is English cannot match a
     sentence without Latin letters, and one written only in Chinese none without Chinese. Literals are
@@ -188,6 +220,11 @@ def _scripts(pattern: str) -> tuple[bool, bool]:
     bare = re.sub(r"\\.|\[(?:\\.|[^\]])*\]|\(\?<?[=!:]|\(\?P<\w+>", "", pattern)
     latin, cjk = re.search("[A-Za-z]{3}", bare) is not None, has_cjk(bare)
     return (latin and not cjk, cjk and not latin)
+
+
+def _touches_cjk(text: str, s: int, e: int) -> bool:
+    """Does a Chinese match have a Chinese neighbour (so that it could be part of a longer word)?"""
+    return (s > 0 and has_cjk(text[s - 1])) or (e < len(text) and has_cjk(text[e]))
 
 
 def _may_match(needs: tuple[bool, bool], scripts: tuple[bool, bool]) -> bool:
@@ -251,31 +288,59 @@ class Detector:
         sentence = text[lo:hi]
         scripts = (_LATIN_TEXT.search(sentence) is not None, has_cjk(sentence))
         anchors: dict[str, set[tuple[int, int]]] = {}
+        live: dict[str, list] = {}   # anchor slot -> its patterns that may match this sentence
         hits = []
+        segmented = None  # (offset, cuts) of one window around every Chinese match, segmented once
         for m in matches:
             s, e = m.start - lo, m.end - lo
-            if has_cjk(m.phrase) and not self._whole_word(sentence, s, e):
-                continue  # 幼女 inside 年幼女儿: not the word
             kind, _, name = m.category.partition(":")
+            if kind != "term":
+                slot = m.category[1:]
+                if slot not in live:
+                    live[slot] = self._live(slot, sentence, scripts)
+                if not live[slot]:
+                    continue  # no pattern of this anchor can match here: spare the segmenter
+            if has_cjk(m.phrase) and _touches_cjk(sentence, s, e):
+                if segmented is None:
+                    segmented = self._segment(sentence, matches, lo)
+                w, cuts = segmented
+                if not self.rules.boundaries.whole(sentence[w:], s - w, e - w, cuts):
+                    continue  # 幼女 inside 年幼女儿: not the word
             if kind == "term":
                 hits.append(self._hit(text, lo, sentence, name, "term", (s, e), (s, e), scripts))
             else:
                 anchors.setdefault(m.category[1:], set()).add((s, e))
         for slot, spans in anchors.items():
-            for category, family, regex, needs in self.rules.by_anchor.get(slot, ()):
-                if not _may_match(needs, scripts):
-                    continue
-                rm = _anchored(regex, sentence, spans)
-                if rm is not None:
-                    hits.append(self._hit(text, lo, sentence, category, family, rm.span(), rm.span("a"), scripts))
+            for category, family, regex, start in live[slot]:
+                found = _anchored(regex, sentence, spans, start)
+                if found is not None:
+                    hits.append(self._hit(text, lo, sentence, category, family, found[0], found[1], scripts))
         return _distinct(hits)
 
-    def _whole_word(self, sentence: str, s: int, e: int) -> bool:
-        """jieba's verdict on a window around the match: segmentation is local, and a window keeps
-        the cost of a long sentence down."""
-        lo, hi = max(0, s - WINDOW), min(len(sentence), e + WINDOW)
-        window = sentence[lo:hi]
-        return self.rules.boundaries.whole(window, s - lo, e - lo)
+    def _live(self, slot: str, sentence: str, scripts: tuple[bool, bool]) -> list[tuple[str, str, re.Pattern]]:
+        """The patterns of an anchor slot worth running on a sentence: written in its script, and whose
+        leading word list ({self_en}, {you_zh}, {group_zh}…) occurs in it at all."""
+        out, seen = [], {}
+        for category, family, regex, needs, start in self.rules.by_anchor.get(slot, ()):
+            if not _may_match(needs, scripts):
+                continue
+            kind, lead, _ = start
+            if kind == "lead":
+                key = id(lead)  # not the pattern itself: hashing a compiled regex hashes all its code
+                if key not in seen:
+                    seen[key] = lead.search(sentence) is not None
+                if not seen[key]:
+                    continue
+            out.append((category, family, regex, start))
+        return out
+
+    def _segment(self, sentence: str, matches, lo: int) -> tuple[int, list[int]]:
+        """jieba's word boundaries of one window around the sentence's Chinese matches: segmentation
+        is local, and a window keeps the cost of a long sentence down. Offsets from the window start."""
+        spans = [(m.start - lo, m.end - lo) for m in matches if has_cjk(m.phrase)]
+        w = max(0, min(s for s, _ in spans) - WINDOW)
+        end = min(len(sentence), max(e for _, e in spans) + WINDOW)
+        return w, self.rules.boundaries.cuts(sentence[w:end])
 
     def _hit(self, text: str, lo: int, sentence: str, category: str, family: str, match, anchor,
              scripts: tuple[bool, bool]) -> Hit:
@@ -287,16 +352,40 @@ class Detector:
         return Hit(category, family, lo + s, lo + e, span, context_of(text, lo + s, lo + e), cleared)
 
 
-def _anchored(regex: re.Pattern, sentence: str, spans: set[tuple[int, int]]) -> re.Match | None:
-    """The first match whose anchor is one of the whole-word anchors found (the regex may first pick
-    an anchor inside a longer word, so search again just after a match that did)."""
-    pos = 0
+def _anchored(regex: re.Pattern, sentence: str, spans: set[tuple[int, int]], start) -> tuple | None:
+    """(match span, anchor span) of the first match whose anchor is one of the whole-word anchors found.
+
+    A pattern that opens with its anchor only has the rest matched, right after each anchor; one that
+    opens with a word list is tried where that list's words stand (a few `match` calls instead of a
+    search through a long sentence); others are searched for, again just after a match whose anchor
+    was inside a longer word. No pattern reaches further than REACH from its anchor.
+    """
+    pos = max(0, min(s for s, _ in spans) - REACH)
+    end = min(len(sentence), max(e for _, e in spans) + REACH)
+    kind, other, rest = start
+    if rest is not None:
+        spans = {(s, e) for s, e in spans if rest.match(sentence, e, end) is not None}
+        if not spans:
+            return None
+    if kind == "anchor":
+        for s, e in sorted(spans):
+            rest = other.match(sentence, e, end)
+            if rest is not None:
+                return (s, rest.end()), (s, e)
+        return None
+    if kind == "lead":
+        first, last = min(s for s, _ in spans), max(s for s, _ in spans)
+        for lead in other.finditer(sentence, max(0, first - LEAD_REACH), last + 1):
+            rm = regex.match(sentence, lead.start(), end)
+            if rm is not None and rm.span("a") in spans:
+                return rm.span(), rm.span("a")
+        return None
     for _ in range(8):
-        rm = regex.search(sentence, pos)
+        rm = regex.search(sentence, pos, end)
         if rm is None:
             return None
         if rm.span("a") in spans:
-            return rm
+            return rm.span(), rm.span("a")
         pos = rm.start() + 1
     return None
 
