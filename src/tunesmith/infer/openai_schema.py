@@ -4,17 +4,44 @@ Fields OpenAI clients send routinely are accepted; ones that would change the an
 server cannot honour (n > 1, tools, penalties other than 0) are refused with a message rather than
 silently dropped. `logprobs` / `top_logprobs` and `response_format` (JSON, JSON schema) are honoured.
 Two extensions, as vLLM has them: `top_k` and `repetition_penalty`.
+
+Strict means strict: flags are JSON booleans and counts JSON integers (`"stream": "yes"` and
+`"max_tokens": true` are 400s, not coerced), numbers stay in the range the sampler takes (`seed` fits
+64 bits, `repetition_penalty` in (0, 10], no NaN or infinity), and no string may hold a lone surrogate
+(`"\ud800"` is valid JSON but no text: it would fail in the tokenizer, deep inside the request).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+
+SEED_RANGE = 2 ** 63  # torch.manual_seed takes 64 bits; the batch path adds the row index to the seed
+MAX_REPETITION_PENALTY = 10.0
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def lone_surrogate(value, path: str = "") -> str | None:
+    """The dotted path of the first string in `value` holding a lone surrogate, or None."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return where or "request"
+        elif isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in item.items())
+            stack.extend((k, where or "request") for k in item if isinstance(k, str))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}.{i}" if where else str(i)) for i, v in enumerate(item))
+    return None
 
 
 class TextPart(_Strict):
@@ -45,14 +72,14 @@ class Message(_Strict):
 
 
 class StreamOptions(_Strict):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class JsonSchema(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     description: str | None = None
     schema_: dict | None = Field(None, alias="schema")
-    strict: bool | None = None
+    strict: StrictBool | None = None
 
 
 class ResponseFormat(_Strict):
@@ -74,19 +101,28 @@ class ResponseFormat(_Strict):
 
 class _Sampling(_Strict):
     model: str
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: StrictInt | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    top_k: int = Field(0, ge=0)
-    repetition_penalty: float = Field(1.0, gt=0.0)
-    n: int = 1
-    stream: bool = False
+    top_k: StrictInt = Field(0, ge=0)
+    repetition_penalty: float = Field(1.0, gt=0.0, le=MAX_REPETITION_PENALTY)
+    n: StrictInt = 1
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: StrictInt | None = Field(None, ge=-SEED_RANGE, lt=SEED_RANGE)
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     user: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_is_text(cls, data):
+        where = lone_surrogate(data)
+        if where is not None:
+            raise ValueError(f"{where}: holds a lone surrogate (such as \\ud800), which is not text; "
+                             "send valid UTF-16 pairs or UTF-8")
+        return data
 
     @field_validator("n")
     @classmethod
@@ -115,13 +151,13 @@ class _Sampling(_Strict):
 
 class ChatRequest(_Sampling):
     messages: list[Message] = Field(min_length=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    logprobs: bool | None = None
-    top_logprobs: int | None = Field(None, ge=0, le=20)
+    max_completion_tokens: StrictInt | None = Field(None, ge=1)
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(None, ge=0, le=20)
     response_format: ResponseFormat | None = None
     tools: list | None = None
     tool_choice: Literal["none"] | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
 
     @field_validator("tools")
     @classmethod
@@ -150,7 +186,7 @@ class ChatRequest(_Sampling):
 class CompletionRequest(_Sampling):
     prompt: str | list[str]
     echo: Literal[False] = False
-    logprobs: int | None = Field(None, ge=0, le=5)
+    logprobs: StrictInt | None = Field(None, ge=0, le=5)
     suffix: None = None
 
     @field_validator("prompt")

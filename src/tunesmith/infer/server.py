@@ -10,13 +10,22 @@ Chat prompts are rendered with the run's template (the training code path). Ever
 included, has OpenAI's shape, and a bad request's message names the field as OpenAI does
 (`messages.1.content`); an error inside generation is a 500 for that request only. With an API key
 set, /v1/* needs `Authorization: Bearer KEY`, except CORS preflights (`OPTIONS`), which carry no key
-by design; browsers may call the server only from the origins named with `cors_origins`.
+by design; browsers may call the server only from the origins named with `cors_origins`. `/docs`
+and `/openapi.json` need the key too.
+
+One client's cost is bounded (infer/limits.py): body size, time to send the request, open connections.
+Prompts are tokenized off the event loop (a long one never stalls /health or other clients), and a
+non-streaming client that leaves cancels its generation as a streaming one does. Strings with a lone
+surrogate, out-of-range numbers and loosely typed fields are a 400 (openai_schema.py), and any
+unexpected error is a 500 in OpenAI's shape.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import logging
 import re
 import socket
 import threading
@@ -24,16 +33,22 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 
+from starlette.requests import Request  # module level: route annotations are resolved here
+
 from tunesmith.errors import TunesmithError
 from tunesmith.infer.constrain import BadSchema, json_constraint
 from tunesmith.infer.engine import Busy, Engine
 from tunesmith.infer.generate import PromptTooLong, Sampling, fit
+from tunesmith.infer.limits import BodyLimit, Limits, uvicorn_config
 from tunesmith.infer.logprobs import chat_logprobs, completion_logprobs
 from tunesmith.infer.openai_schema import ChatRequest, CompletionRequest
 from tunesmith.infer.target import Target, messages_to_example
 from tunesmith.text.spm import encode_prompt
 
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16  # OpenAI's default for /v1/completions
+DOC_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+DISCONNECT_POLL_S = 0.25
+log = logging.getLogger(__name__)
 # Parts of a pydantic error location that name a union member ("str", "list[TextPart]"), not a field.
 _UNION_MEMBER = re.compile(r"^(?:str|int|float|bool|none|dict|list|[A-Z]\w*|(?:list|dict|literal|function-\w+)\[.*\])$")
 
@@ -49,11 +64,12 @@ class ApiError(Exception):
 
 
 def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 512, max_queue: int = 64,
-               cors_origins: tuple[str, ...] = ()):
-    from fastapi import FastAPI, Request
+               cors_origins: tuple[str, ...] = (), limits: Limits = Limits()):
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
     from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
 
     engine = Engine(target.model, target.tokenizer, target.stop_ids, max_queue=max_queue)
@@ -66,6 +82,11 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
     app = FastAPI(title="tunesmith", description=f"OpenAI-compatible server for {target.name}", lifespan=lifespan)
     app.state.engine = engine
     created = int(time.time())
+    # The body limit goes outside the whole app (error middleware included), so a body it stops is a 413
+    # and never a 500 from an exception raised while a route reads it.
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: BodyLimit(build_stack(), max_bytes=limits.max_body_bytes,
+                                                   timeout_s=limits.body_timeout_s)
 
     @app.exception_handler(ApiError)
     async def _api_error(request, exc: ApiError):
@@ -100,15 +121,16 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         return JSONResponse(ApiError(400, message, ".".join(loc) or None).body(), status_code=400)
 
-    @app.middleware("http")
-    async def _auth(request: Request, call_next):
-        if api_key and request.url.path.startswith("/v1/") and request.method != "OPTIONS":
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-                err = ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
-                               code="invalid_api_key")
-                return JSONResponse(err.body(), status_code=401)
-        return await call_next(request)
+    @app.exception_handler(Exception)
+    async def _bug(request, exc: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        err = ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
+        return JSONResponse(err.body(), status_code=500)
+
+    if api_key:
+        # A plain ASGI middleware, not @app.middleware("http"): that one wraps `receive`, and a route
+        # behind it never sees its client disconnect (the non-streaming cancel below needs to).
+        app.add_middleware(KeyCheck, api_key=api_key)
 
     # Added after the key check, so it runs first: a preflight is answered here, before any key is asked for.
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
@@ -129,25 +151,27 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
         _check_model(model_id, target, param=None)
         return model_card
 
-    @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest):
-        _check_model(body.model, target)
+    def chat_prompt(body: ChatRequest):
         try:
             example = messages_to_example([{"role": m.template_role, "content": m.text()} for m in body.messages],
                                           target.system)
-            prompt = target.prompt_ids(example)
-            constraint = json_constraint(target, body.response_format)
+            return target.prompt_ids(example), json_constraint(target, body.response_format)
         except BadSchema as e:
             raise ApiError(400, e.message, "response_format.json_schema.schema") from None
         except TunesmithError as e:
             raise ApiError(400, e.message, "messages") from None
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatRequest, request: Request):
+        _check_model(body.model, target)
+        prompt, constraint = await run_in_threadpool(chat_prompt, body)  # tokenizing is CPU work: off the loop
         job = _submit(engine, target, prompt, body, body.limit() or max_tokens, constraint, body.logprob_count())
         rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(_chat_events(job, rid, target.name, usage, body.logprobs),
                                      media_type="text/event-stream")
-        text = await _collect(job)
+        text = await _collect(job, request)
         c = job.completion
         logprobs = chat_logprobs(c.logprobs) if body.logprobs else None
         return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": target.name,
@@ -156,15 +180,15 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
                 "usage": _usage(c)}
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest):
+    async def completions(body: CompletionRequest, request: Request):
         _check_model(body.model, target)
-        prompt = encode_prompt(target.tokenizer, body.prompt)
+        prompt = await run_in_threadpool(encode_prompt, target.tokenizer, body.prompt)
         job = _submit(engine, target, prompt, body, body.limit() or COMPLETIONS_DEFAULT_MAX_TOKENS, None, body.logprobs)
         rid = f"cmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(_completion_events(job, rid, target.name, usage, body.logprobs is not None), media_type="text/event-stream")
-        text = await _collect(job)
+        text = await _collect(job, request)
         c = job.completion
         logprobs = completion_logprobs(c.logprobs) if body.logprobs is not None else None
         return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": target.name,
@@ -172,6 +196,24 @@ def create_app(target: Target, *, api_key: str | None = None, max_tokens: int = 
                 "usage": _usage(c)}
 
     return app
+
+
+class KeyCheck:
+    """ASGI middleware: /v1/* and the docs need `Authorization: Bearer KEY` (compared in constant time)."""
+
+    def __init__(self, app, *, api_key: str):
+        self.app, self.expected = app, f"Bearer {api_key}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] != "OPTIONS" and (
+                scope["path"].startswith("/v1/") or scope["path"] in DOC_PATHS):
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                from starlette.responses import JSONResponse
+
+                err = ApiError(401, "missing or wrong API key: send 'Authorization: Bearer KEY'", code="invalid_api_key")
+                return await JSONResponse(err.body(), status_code=401)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def _check_model(name: str, target: Target, param: str | None = "model") -> None:
@@ -195,11 +237,23 @@ def _submit(engine: Engine, target: Target, prompt: list[int], body, limit: int,
                        type="server_error", code="overloaded") from None
 
 
-async def _collect(job) -> str:
+async def _collect(job, request) -> str:
+    """The whole answer; a client that hangs up meanwhile cancels its job (the worker stops between two
+    tokens, or skips it if it is still queued)."""
+    async def watch():
+        while not job.cancel.is_set():
+            if await request.is_disconnected():
+                job.cancel.set()
+                return
+            await asyncio.sleep(DISCONNECT_POLL_S)
+
+    watcher = asyncio.create_task(watch())
     try:
         return "".join([piece async for piece in job.pieces()])
     except Exception as e:  # generation failed: this request only
         raise ApiError(500, f"generation failed: {type(e).__name__}: {e}", type="server_error") from None
+    finally:
+        watcher.cancel()
 
 
 def _usage(c) -> dict:
@@ -296,12 +350,12 @@ def bind(host: str, port: int) -> socket.socket:
 class RunningServer:
     """A uvicorn server on its own thread (tests, notebooks); `stop()` shuts it down."""
 
-    def __init__(self, app, sock: socket.socket):
+    def __init__(self, app, sock: socket.socket, limits: Limits = Limits()):
         import uvicorn
 
         self.sock = sock
         self.port = sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn_config(app, limits, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
 
     def start(self, timeout: float = 30.0) -> "RunningServer":
@@ -320,13 +374,13 @@ class RunningServer:
 
 
 def serve(target: Target, host: str, port: int, *, api_key: str | None = None, max_tokens: int = 512,
-          cors_origins: tuple[str, ...] = (), announce=print) -> None:
+          cors_origins: tuple[str, ...] = (), limits: Limits = Limits(), announce=print) -> None:
     """Serve until Ctrl-C, in this thread."""
     import uvicorn
 
     sock = bind(host, port)
-    app = create_app(target, api_key=api_key, max_tokens=max_tokens, cors_origins=cors_origins)
+    app = create_app(target, api_key=api_key, max_tokens=max_tokens, cors_origins=cors_origins, limits=limits)
     shown = f"[{host}]" if ":" in host else host
     announce(f"serving {target.name} at http://{shown}:{sock.getsockname()[1]}/v1 "
              f"(OpenAI-compatible{', API key required' if api_key else ''}); Ctrl-C stops")
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, limits, log_level="warning")).run(sockets=[sock])
