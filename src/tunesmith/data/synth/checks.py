@@ -65,7 +65,9 @@ def _bare(text: str) -> str:
     return _NOT_TEXT.sub("", text).lower()
 
 
-def copies_passage(question: str, passage: str) -> bool:
+def copies_passage(question: str, passage: str, fuzzy: bool = True) -> bool:
+    """The question is the passage, holds it, or is one of its sentences; with `fuzzy`, also a close
+    paraphrase of it (difflib: quadratic, only for questions of bounded length)."""
     q, p = _bare(question), _bare(passage)
     if not q or not p:
         return False
@@ -73,7 +75,7 @@ def copies_passage(question: str, passage: str) -> bool:
         return True
     if len(q) >= 10 and q in p:                  # a sentence of the passage handed back as the "question"
         return True
-    return len(q) >= 0.5 * len(p) and difflib.SequenceMatcher(None, q, p, autojunk=False).ratio() >= 0.8
+    return fuzzy and len(q) >= 0.5 * len(p) and difflib.SequenceMatcher(None, q, p, autojunk=False).ratio() >= 0.8
 
 
 class QuestionCheck(Step):
@@ -87,12 +89,17 @@ class QuestionCheck(Step):
 
     def apply(self, example: Example) -> Example | Drop:
         question, passage = example.instruction, (example.meta.get("synth") or {}).get("passage", "")
+        # Length first: the fuzzy copy check (difflib) is quadratic, and a runaway reply of megabytes would
+        # hold every worker on the lock the checks share. A long reply that holds the passage is still a copy
+        # (found by substring search, linear).
+        if len(question) > self.max_chars:
+            if copies_passage(question, passage, fuzzy=False):
+                return Drop("copies_passage", question[:120])
+            return Drop("question_too_long", f"{len(question)} chars > {self.max_chars}")
         if len(_bare(question)) < 2:
             return Drop("empty_question", repr(question[:80]))
         if copies_passage(question, passage):
             return Drop("copies_passage", question[:120])
-        if len(question) > self.max_chars:
-            return Drop("question_too_long", f"{len(question)} chars > {self.max_chars}")
         if not is_question(question):
             return Drop("not_a_question", question[:120])
         return example

@@ -1,0 +1,38 @@
+"""`data synth` against a runaway or hostile endpoint: an overlong reply is judged by its length before
+the (quadratic) copy check, and the checks answer in bounded time whatever the reply's size."""
+
+from __future__ import annotations
+
+import time
+
+from tunesmith.data.example import Example
+from tunesmith.data.steps.base import Drop
+from tunesmith.data.synth.checks import QuestionCheck, clean_question
+
+PASSAGE = " ".join(f"Sentence {i} says green tea is brewed at eighty degrees, not boiling." for i in range(40))
+
+
+def _judge(reply: str, passage: str = PASSAGE):
+    example = Example.single(clean_question(reply), "", synth={"passage": passage})
+    start = time.perf_counter()
+    verdict = QuestionCheck(max_chars=300)(example)
+    return verdict, time.perf_counter() - start
+
+
+def test_an_overlong_reply_is_too_long_at_once():
+    # Garbage close to the passage but not a copy of it: difflib on it alone took minutes.
+    garbage = PASSAGE.replace("tea", "tee").replace("green", "grean") * 30 + "?"
+    verdict, seconds = _judge(garbage)
+    assert isinstance(verdict, Drop) and verdict.reason == "question_too_long", verdict
+    assert seconds < 0.5, seconds
+
+
+def test_an_overlong_reply_that_holds_the_passage_is_still_a_copy():
+    verdict, seconds = _judge("Here is the text: " + PASSAGE + " What temperature is right?")
+    assert isinstance(verdict, Drop) and verdict.reason == "copies_passage" and seconds < 0.5
+
+
+def test_questions_of_normal_length_are_judged_as_before():
+    assert not isinstance(_judge("What temperature should green tea be brewed at?")[0], Drop)
+    verdict, _ = _judge("Sentence 3 says green tea is brewed at eighty degrees, not boiling?")
+    assert isinstance(verdict, Drop) and verdict.reason == "copies_passage"
