@@ -81,6 +81,11 @@ def test_the_newlines_around_a_fence_stay_and_the_block_closes():
     assert "修改它。\n\n```python\n" in out and "\n```\n\n输出：\n```\n" in out
 
 
+def test_a_tilde_fence_at_a_line_start_is_code():
+    text = "代码：\n~~~\nx  =  1   \n~~~\n之后。"
+    assert clean(text)[0] == text
+
+
 def test_an_unclosed_fence_protects_to_the_end():
     text = "Code:\n```js\nlet  a = 1;\n\n\n\nlet  b = 2;   "
     assert clean(text)[0] == text
@@ -346,3 +351,28 @@ def test_one_space_indents_blanks_and_wide_rows_keep_their_layout(layout):
 def test_a_stray_one_space_indent_alone_in_its_paragraph_still_goes():
     assert clean("第一段。\n\n 水很重要。\n\nSincerely,\n\n john")[0] == "第一段。\n\n水很重要。\n\nSincerely,\n\njohn"
     assert clean("Use `x` and  `y`  here.")[0] == "Use `x` and `y` here."  # the space after a code span stays
+
+
+# -- properties over texts assembled from the pieces real answers are made of -----------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PROSE = st.sampled_from(["这是一段说明。 ", "Some  words here.", "Visit (https://a.io/x) now.", "  \u3000第二段\u3000\u3000内容",
+                          "<p>旧网页</p>", "ＧＰＴ－４　模型", "Tom &amp; Jerry", "歡迎來到學校。", "trailing   \n", "", "\n",
+                          " 水很重要。", "1.  item", "Link: https://t.co/z", "网址为:https://hbr.org/x", "Ｖｅｒ：（２．０）",
+                          "See https://x.org/a for more.", "Name   Age\nJohn   20", "List<String>", "a\u200bb"])
+_BLOCK_TEXTS = ["```python\ndef f(x):\n    return x  # two spaces\n```", "`inline  <hr>  code`", "```\n| a  |  b |\n```"]
+_BLOCK = st.sampled_from(_BLOCK_TEXTS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PROSE, _BLOCK), min_size=1, max_size=8), st.sampled_from(["\n", "\n\n", " "]))
+def test_code_survives_byte_identical_and_cleaning_is_idempotent(parts, sep):
+    text = sep.join(parts)
+    assert "".join(p for _, p in pieces(text)) == text
+    options = dict(urls="remove", t2s=True, width="all")
+    once, _ = clean(text, **options)
+    assert clean(once, **options)[0] == once
+    for part in parts:
+        if part in _BLOCK_TEXTS and text.count("`") % 2 == 0:  # (an odd backtick changes what is code)
+            assert part in once

@@ -177,7 +177,8 @@ class CleanStep(Step):
                 parts, space = removed, o.whitespace
         if script and (self._t2s.is_the_task(self._instruction()) or self._t2s.is_the_task(text)):
             script = False
-        self._cjk = self._width is _FULLWIDTH_ALL and _CJK.search(text) is not None
+        # (after URL removal, which can take the only Chinese of a text with a label: "网址为: URL")
+        self._cjk = self._width is _FULLWIDTH_ALL and any(_CJK.search(p) for _, p in parts)
         last = len(parts) - 1
         out = []
         for i, (kind, piece) in enumerate(parts):
@@ -196,11 +197,6 @@ class CleanStep(Step):
             if fixed != piece:
                 self.stats.counts["unicode"] += 1
                 piece = fixed
-        if kind == PROSE and space:
-            tidy = tidy_whitespace(piece, first, last)
-            if tidy != piece:
-                self.stats.counts["whitespace"] += 1
-                piece = tidy
         if rare and self._ftfy_config is not None and _CONTROL.search(piece):
             piece = _CONTROL.sub("", piece)
             self.stats.counts["control_chars"] += 1
@@ -211,6 +207,11 @@ class CleanStep(Step):
             if wide != piece:
                 self.stats.counts["width"] += 1
                 piece = wide
+        if kind == PROSE and space:
+            tidy = tidy_whitespace(piece, first, last)
+            if tidy != piece:
+                self.stats.counts["whitespace"] += 1
+                piece = tidy
         if self.options.lowercase:
             lower = _LATIN_UPPER.sub(lambda m: m.group().lower(), piece)
             if lower != piece:

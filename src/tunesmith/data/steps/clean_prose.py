@@ -39,12 +39,16 @@ def tidy_whitespace(text: str, at_start: bool = True, at_end: bool = True) -> st
         text = _SPACES.sub(" ", text)
     if not at_start and text[:2] == "  ":  # a run right after an inline code span, mid-line
         text = " " + text.lstrip(" ")
-    if "\n " in text:
-        text = _stray_leading_spaces(text)
+    if at_start and text[:1].isspace():
+        blank = _BLANK_START.match(text)
+        if blank:
+            text = text[blank.end():]
+    if "\n " in text or at_start and text[:1] == " ":
+        text = _stray_leading_spaces(text, at_start)
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
     if at_start and text[:1].isspace():
-        text = _strip_start(text)
+        text = _strip_indent(text)
     if at_end:
         text = text.rstrip()
     return text
@@ -54,28 +58,26 @@ _BLANK_START = re.compile(r"(?:[ \t\u3000]*\n)+")
 _INDENT = re.compile(r"[ \t\u3000]*")
 
 
-def _strip_start(text: str) -> str:
-    """Leading blank lines go; the first line's indent goes unless the next line shares it (a poem or
-    a block indented as a whole keeps its shape)."""
-    blank = _BLANK_START.match(text)
-    if blank:
-        text = text[blank.end():]
+def _strip_indent(text: str) -> str:
+    """The first line's indent goes unless another line of its paragraph shares it (a poem or a block
+    indented as a whole keeps its shape)."""
     indent = _INDENT.match(text).group()
     if indent:
-        second = text.split("\n", 2)[1] if "\n" in text else ""
-        if not (second.strip() and second.startswith(indent)):
+        paragraph = text.split("\n\n", 1)[0].split("\n")[1:]
+        if not any(line.strip() and line.startswith(indent) for line in paragraph):
             text = text[len(indent):]
     return text
 
 
-def _stray_leading_spaces(text: str) -> str:
+def _stray_leading_spaces(text: str, at_start: bool) -> str:
     """Drop a one-space indent that is alone in its paragraph (" 水还有…"); several lines indented by one
     space are a layout (code, a column of numbers) and keep it."""
     out = []
     for i, paragraph in enumerate(text.split("\n\n")):
-        lined = "\n" + paragraph if i else paragraph  # the first may start mid-line, after inline code
+        # The first paragraph starts a line only at the text's start (else it follows inline code, mid-line).
+        lined = "\n" + paragraph if i or at_start else paragraph
         if len(_ONE_LEADING_SPACE.findall(lined)) == 1:
-            paragraph = _ONE_LEADING_SPACE.sub("", lined)[1 if i else 0:]
+            paragraph = _ONE_LEADING_SPACE.sub("", lined)[1 if i or at_start else 0:]
         out.append(paragraph)
     return "\n\n".join(out)
 
@@ -85,9 +87,12 @@ URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.@/])www\.
                  re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]"
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*(" + URL.pattern + r")\s*\)", re.IGNORECASE)
-# A label that starts its line or sentence ("网址为:", "Link:"); "the NIH's website: URL" is not one.
-_LABEL = re.compile(r"(?:^|(?<=[\n。！？.!?;；]))[ \t]*(?:[-*•][ \t]*)?(?:网址|链接|网站|官网|主页|地址|出处|来源|URL|Link|Website|Site|"
-                    r"Source|Homepage)\s*(?:为|是)?\s*[:：]\s*$", re.IGNORECASE)
+# A label that starts its line or sentence ("网址为:", "Link:"), or follows a URL that went; "the NIH's
+# website: URL" is not one.
+_LABEL_BODY = (r"[ \t]*(?:[-*•][ \t]*)?(?:网址|链接|网站|官网|主页|地址|出处|来源|URL|Link|Website|Site|Source|Homepage)"
+               r"\s*(?:为|是)?\s*[:：]\s*")
+_LABEL = re.compile(r"(?:^|(?<=[\n。！？.!?;；]))" + _LABEL_BODY + "$", re.IGNORECASE)
+_LABEL_NEXT = re.compile(_LABEL_BODY, re.IGNORECASE)
 # Brackets that make a URL an aside; quotes do not ('the URL "www.x.com" is' names it).
 _PAIRS = {"(": ")", "（": "）", "[": "]", "【": "】"}
 _GONE = "\x00"  # where a URL was, until the line it leaves is looked at
@@ -134,6 +139,8 @@ def remove_urls(text: str) -> tuple[str, int, int]:
         if end <= last:
             continue
         label = _LABEL.search(text, max(last, start - 24), start)
+        if label is None and last and _LABEL_NEXT.fullmatch(text, last, start):
+            label = _LABEL_NEXT.fullmatch(text, last, start)
         if label:
             start = label.start()
         elif start and end < len(text) and _PAIRS.get(text[start - 1]) == text[end]:
@@ -191,7 +198,7 @@ def unmark(text: str) -> str:
     return text.replace(_GONE, "")
 
 
-_WORD = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]")
+_WORD = re.compile(r"[\u3400-\u9fff]|[^\W_\u3400-\u9fff]+")  # a Chinese character, or a run of other letters/digits
 
 
 def urls_are_the_text(after: str) -> bool:
