@@ -140,6 +140,15 @@ def test_leading_blank_lines_go_but_never_the_indent_of_a_first_code_line():
     assert clean("\n  床前明月光，\n  疑是地上霜。")[0] == "  床前明月光，\n  疑是地上霜。"  # ... unless indented as a block
 
 
+def test_is_code_tells_an_answer_that_is_code_from_prose_with_code():
+    from tunesmith.data.steps.clean_code import is_code
+
+    assert is_code("def f(x):\n    return x\n\nprint(f(1))")
+    assert is_code("```sql\nSELECT 1;\n```")
+    assert not is_code("Call it like this:\n\n```\nf(1)\n```")
+    assert not is_code("Python is a language.")
+
+
 def test_pieces_join_back_to_the_text_and_say_what_is_code():
     text = "Intro `a`.\n\n```\nx\n```\n\nName   Age\nJohn   20\n\nEnd."
     parts = pieces(text)
@@ -361,7 +370,8 @@ _PROSE = st.sampled_from(["这是一段说明。 ", "Some  words here.", "Visit 
                           "<p>旧网页</p>", "ＧＰＴ－４　模型", "Tom &amp; Jerry", "歡迎來到學校。", "trailing   \n", "", "\n",
                           " 水很重要。", "1.  item", "Link: https://t.co/z", "网址为:https://hbr.org/x", "Ｖｅｒ：（２．０）",
                           "See https://x.org/a for more.", "Name   Age\nJohn   20", "List<String>", "a\u200bb"])
-_BLOCK_TEXTS = ["```python\ndef f(x):\n    return x  # two spaces\n```", "`inline  <hr>  code`", "```\n| a  |  b |\n```"]
+_BLOCK_TEXTS = ["```python\ndef f(x):\n    return x  # two spaces\n```", "`inline  <hr>  code`",
+                "```\n| a  |  b |\n```"]
 _BLOCK = st.sampled_from(_BLOCK_TEXTS)
 
 

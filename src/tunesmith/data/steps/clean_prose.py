@@ -83,8 +83,8 @@ def _stray_leading_spaces(text: str, at_start: bool) -> str:
 
 
 # ASCII-only URL bodies: a URL never continues into CJK text or full-width punctuation.
-URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.@/])www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+",
-                 re.IGNORECASE)
+URL = re.compile(r"(?:(?<![A-Za-z0-9])(?:https?|ftp)://|(?<![A-Za-z0-9.@/])www\.)"
+                 r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]"
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\(\s*(" + URL.pattern + r")\s*\)", re.IGNORECASE)
 # A label that starts its line or sentence ("网址为:", "Link:"), or follows a URL that went; "the NIH's
@@ -165,8 +165,8 @@ def remove_urls(text: str) -> tuple[str, int, int]:
     out.append(text[last:])
     marked = "".join(out)
     if "\n" in marked:
-        lines = [line for line in marked.split("\n") if _GONE not in line or not _EMPTY_LINE.match(line.replace(_GONE, ""))]
-        marked = "\n".join(lines)
+        marked = "\n".join(line for line in marked.split("\n")
+                           if _GONE not in line or not _EMPTY_LINE.match(line.replace(_GONE, "")))
     return marked, removed, kept
 
 
