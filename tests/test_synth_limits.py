@@ -36,3 +36,21 @@ def test_questions_of_normal_length_are_judged_as_before():
     assert not isinstance(_judge("What temperature should green tea be brewed at?")[0], Drop)
     verdict, _ = _judge("Sentence 3 says green tea is brewed at eighty degrees, not boiling?")
     assert isinstance(verdict, Drop) and verdict.reason == "copies_passage"
+
+
+def test_a_document_line_nested_past_the_json_reader_is_a_bad_line_with_its_place(tmp_path):
+    import pytest
+
+    from tunesmith.data.synth.documents import ReadReport, read_documents
+    from tunesmith.errors import DataError
+
+    deep = '{"text": ' + "[" * 5000 + "]" * 5000 + "}"
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "Green tea is brewed at eighty degrees."}\n' + deep + "\n", encoding="utf-8")
+    report = ReadReport()
+    docs = list(read_documents([path], report=report))
+    assert [d.line for d in docs] == [1]
+    assert len(report.bad_lines) == 1 and report.bad_lines[0].startswith(f"{path}:2: ")
+    assert "nested too deep" in report.bad_lines[0]
+    with pytest.raises(DataError, match=r"docs.jsonl:2: .*nested too deep"):
+        list(read_documents([path], strict=True))

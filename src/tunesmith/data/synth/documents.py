@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from tunesmith.data.formats.checks import TOO_DEEP
 from tunesmith.errors import DataError
 
 SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
@@ -151,7 +152,10 @@ def _jsonl(path: Path, text_field: str | None, strict: bool, report: ReadReport)
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except RecursionError:  # nested past the reader's stack: a reject with its line, like any bad one
+                raise ValueError(TOO_DEEP) from None
             if not isinstance(record, dict):
                 raise ValueError(f"a JSON {type(record).__name__}, not an object")
             names = (text_field,) if text_field else JSONL_TEXT_FIELDS
