@@ -79,6 +79,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # the ends a user can fix and rerun from: a full disk, a killed worker
+        message = None if debug else _interrupted_by_the_machine(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        print("  hint: rerun the same command: finished work is kept (`train ... --resume` continues from the "
+              "last checkpoint, `data prepare` from its finished shards)", file=sys.stderr)
+        return 2
+
+
+def _interrupted_by_the_machine(e: BaseException) -> str | None:
+    """What happened, for a disk-full or killed-worker end; None for anything else (a bug: a traceback)."""
+    import errno
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {e.filename}" if e.filename else ""
+        return f"the disk is full{where} ({e.strerror}); free some space"
+    if isinstance(e, BrokenProcessPool):
+        return ("a worker process died (killed by a signal, often the kernel's out-of-memory killer); "
+                "lower `workers` or give the machine more memory")
+    return None
 
 
 def _quiet_libraries() -> None:

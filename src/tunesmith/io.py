@@ -11,12 +11,18 @@ The file gets the mode a plain `open(path, "w")` would give it: an existing targ
 new one gets 0o666 minus the umask. (`tempfile.mkstemp` creates 0o600 files, so outputs written
 through it were unreadable to the group, to a web server showing report.html, to a container user.)
 The temporary file is created with `os.open(..., 0o666)` so that the kernel applies the umask; no
-process-wide `os.umask` call (which races with threads) is needed.
+process-wide `os.umask` call (which races with threads) is needed. Folders from `atomic_dir` get the
+same treatment for every file in them: writers such as safetensors create 0o600 files, so adapters and
+checkpoints came out unreadable to anyone else while every other output was 0o644.
+
+A process killed inside `atomic_dir` leaves its staging folder (`.NAME.tmp-XXXXXXXX`) behind; the next
+`atomic_dir` for that name (or, with `stale="step-*"`, for any name of that family) removes it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -96,16 +102,56 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
     return path
 
 
+def _umask_modes(folder: Path) -> tuple[int, int]:
+    """(file mode, folder mode) that a plain open() / mkdir() in `folder` gets: 0o666 / 0o777 less the umask."""
+    probe = folder / f".mode-probe-{secrets.token_hex(4)}"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        file_mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        probe.unlink()
+    return file_mode, file_mode | ((file_mode & 0o444) >> 2)  # a folder is searchable where it is readable
+
+
+def _publish_modes(folder: Path) -> None:
+    file_mode, dir_mode = _umask_modes(folder)
+    for where, dirs, files in os.walk(folder):
+        for name in files:
+            p = os.path.join(where, name)
+            if not os.path.islink(p):
+                os.chmod(p, file_mode)
+        for name in dirs:
+            p = os.path.join(where, name)
+            if not os.path.islink(p):
+                os.chmod(p, dir_mode)
+
+
+def remove_stale_staging(parent: Path, family: str) -> list[Path]:
+    """Remove leftover `.{family}.tmp-XXXXXXXX` / `.old-XXXXXXXX` folders of `atomic_dir` in `parent`
+    (`family` may hold `*`: "step-*"); returns what was removed."""
+    pattern = re.compile(r"\." + ".*".join(map(re.escape, family.split("*"))) + r"\.(?:tmp|old)-[0-9a-f]{8}")
+    removed = []
+    for p in parent.glob(f".{family}.*-*") if parent.is_dir() else ():
+        if pattern.fullmatch(p.name) and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 @contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike, *, stale: str | None = None) -> Iterator[Path]:
     """Yield a staging folder next to `target`; on success it replaces `target` by renames.
 
     The folder is made with `os.mkdir(..., 0o777)` so the umask applies (tempfile.mkdtemp's 0o700 would
     leave a saved model or adapter unreadable to anyone else). An old `target` is moved aside first and
-    removed after, so a reader sees the old folder or the new one, never a mix.
+    removed after, so a reader sees the old folder or the new one, never a mix. Every file in it gets the
+    mode a plain open() would give it. Staging folders a killed process left for `target` (or for any
+    name matching `stale`) are removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(target.parent, stale or target.name)
     for _ in range(100):
         staging = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
         try:
@@ -117,6 +163,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
         raise FileExistsError(f"cannot create a staging folder next to {target}")
     try:
         yield staging
+        _publish_modes(staging)
         if target.exists():
             old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
             target.rename(old)

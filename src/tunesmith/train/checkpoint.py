@@ -67,7 +67,7 @@ def save(path: Path, *, model, optimizer, scheduler, state: dict, extra: dict, r
     if dist.is_initialized():
         dist.all_gather_object(gathered, rng)
     if rank == 0:
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, stale="step-*") as tmp:  # also removes half-written checkpoints of a killed run
             save_file({k: v.contiguous() for k, v in weights.items() if k in names}, tmp / "trainable.safetensors")
             torch.save(optim, tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
