@@ -18,6 +18,7 @@ files live in `tunesmith/resources/lexicons/<group>/<category>.txt`; users add f
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -78,8 +79,11 @@ class PhraseMatcher:
         return found
 
 
+_CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def has_cjk(text: str) -> bool:
-    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    return _CJK.search(text) is not None
 
 
 class TermBoundaries:
@@ -96,7 +100,7 @@ class TermBoundaries:
         self._terms = sorted({t.rstrip("*").strip() for t in terms if has_cjk(t)})
         self._tokenizer = None
 
-    def _cut(self, text: str) -> list[str]:
+    def _load(self):
         if self._tokenizer is None:
             import logging
 
@@ -107,14 +111,23 @@ class TermBoundaries:
             for term in self._terms:
                 tokenizer.add_word(term)
             self._tokenizer = tokenizer
-        return list(self._tokenizer.cut(text, HMM=False))
+        return self._tokenizer
 
     def cuts(self, text: str) -> list[int]:
-        """Offsets in `text` where one word ends and the next begins (0 and len(text) included), sorted."""
-        out, pos = [0], 0
-        for word in self._cut(text):
-            pos += len(word)
-            out.append(pos)
+        """Offsets in `text` where one word ends and the next begins (0 and len(text) included), sorted.
+
+        jieba's own dictionary segmentation without HMM (`cut(text, HMM=False)`): the most probable route
+        through the DAG of dictionary words, called directly on the short windows this class is given
+        (the public `get_DAG` and `calc`), which spares `cut`'s block splitting and generators. Runs of
+        Latin letters come out one character a word; only boundaries next to Chinese are ever asked for.
+        """
+        tokenizer = self._load()
+        route: dict = {}
+        tokenizer.calc(text, tokenizer.get_DAG(text), route)
+        out, i = [0], 0
+        while i < len(text):
+            i = route[i][1] + 1
+            out.append(i)
         return out
 
     def whole(self, text: str, start: int, end: int, cuts: list[int] | None = None) -> bool:
