@@ -44,8 +44,14 @@ def texts_of(example: Example) -> tuple:
     return (example.system, *[x for t in turns for x in (t.content, t.input)])
 
 
+_PAIR_NAMES = ["system", "instruction", "input", "output", "turns[1].input"]
+
+
 def slot_names(example: Example, n_slots: int) -> list[str]:
     """Names for `texts_of` positions, in the vocabulary of the steps' `fields` option where it fits."""
+    turns = example.turns
+    if n_slots == 5 and len(turns) == 2 and turns[0].role == "user" and turns[1].role == "assistant":
+        return _PAIR_NAMES
     last_user = max((i for i, t in enumerate(example.turns) if t.role == "user"), default=None)
     last_answer = max((i for i, t in enumerate(example.turns) if t.role == "assistant"), default=None)
     names = ["system"]
@@ -67,7 +73,8 @@ def change_row(label: str, example: Example, before: tuple, after: tuple) -> dic
             old[names[i]], new[names[i]] = b, a
     row = {"step": label, "id": example.meta.get("id"), "before": old, "after": new}
     if "instruction" not in old:
-        instruction = example.instruction
+        turns = example.turns
+        instruction = turns[0].content if len(turns) == 2 and turns[0].role == "user" else example.instruction
         row["instruction"] = instruction if len(instruction) <= CONTEXT_CHARS else instruction[:CONTEXT_CHARS] + " …"
     return row
 
@@ -77,7 +84,7 @@ class ChangeTracker:
 
     def __init__(self, examples: list[Example]) -> None:
         self.texts = [texts_of(e) for e in examples]
-        self.at = list(range(len(examples)))      # each live record's position in the batch
+        self.at: list[int] | None = None           # each live record's position in the batch (None: i is i)
         self.found: list[tuple[int, int, dict]] = []   # (position, step number, row)
         self.steps = 0
 
@@ -100,12 +107,13 @@ class ChangeTracker:
                 continue
             now = texts_of(result)
             if now != texts[i]:
-                self.found.append((self.at[i], step, change_row(label, result, texts[i], now)))
+                at = i if self.at is None else self.at[i]
+                self.found.append((at, step, change_row(label, result, texts[i], now)))
                 texts[i] = now
         if dropped:
-            live = [not isinstance(r, Drop) for r in results]
-            self.texts = [t for t, keep in zip(texts, live) if keep]
-            self.at = [a for a, keep in zip(self.at, live) if keep]
+            live = [i for i, r in enumerate(results) if not isinstance(r, Drop)]
+            self.texts = [texts[i] for i in live]
+            self.at = live if self.at is None else [self.at[i] for i in live]
 
 
 def flag_rows(kept: list[Example], step_names: set[str]) -> list[dict]:
