@@ -8,8 +8,11 @@ token_length, on --n records of each set (the SmolLM2 tokenizer and its own chat
   before  the per-record path: `len(render(record).input_ids)` for each record, as training renders it
           (two Jinja renders and a few tokenizer calls per turn)
   batched the shard-at-a-time tokenizer call alone (every run's texts in one call, Jinja per record)
-  after   the step as it runs now (chat-template skeletons + the byte-level word cache; each run is
-          cold: a fresh counter whose caches start empty, as a worker's first shard)
+  after   the step's apply_batch as it runs now (chat-template skeletons + the byte-level word cache, the
+          truncation check and the report's tally), cold: a fresh counter whose caches start empty, as in a worker's first shard (its one-time costs, checking
+          each new character and encoding each new word once, fall on these records alone)
+  warm    the same counter on the same records again: the steady state of a long run, where most words
+          and characters were seen in earlier shards (an upper bound: here every word was seen)
 The counts of all three are checked to be equal before anything is timed.
 
 perplexity, on --ppl-n records of each set (SmolLM2-135M-Instruct, at most 256 tokens of the answer):
@@ -63,7 +66,7 @@ def row(label: str, n: int, cpu: float, wall: float, base: tuple[float, float] |
 def token_length(folder: Path, model: str, n: int, repeats: int) -> None:
     from tunesmith.config import ModelConfig
     from tunesmith.data.steps.model_filters import TokenLengthStep
-    from tunesmith.data.steps.token_count import RenderedLengths
+    from tunesmith.data.steps.token_count import RenderedLengths, TrainingLengths
     from tunesmith.model.load import load_tokenizer
     from tunesmith.text.render import render
     from tunesmith.text.templates import get_template
@@ -80,23 +83,31 @@ def token_length(folder: Path, model: str, n: int, repeats: int) -> None:
         def batched():
             return RenderedLengths(template, tok, words=False, skeletons=False).lengths(recs)
 
-        def after():
-            return RenderedLengths(template, tok).lengths(recs)
+        step = TokenLengthStep(TokenLengthStep.Options(step="token_length", model={"path": model}, max_seq_len=1 << 30))
+
+        def after():  # the step itself, with empty caches
+            step.lengths = RenderedLengths(step.template, step.tokenizer)
+            step.fitting = TrainingLengths(step.lengths, step.max_seq_len, step.truncation)
+            return step.apply_batch(recs)
+
+        def warm():
+            return step.apply_batch(recs)
 
         want = before()
-        assert batched() == want and after() == want, f"{name}: counts differ from render"
-        step = TokenLengthStep(TokenLengthStep.Options(step="token_length", model={"path": model}))
-        step.apply_batch(recs)
+        assert batched() == want and RenderedLengths(template, tok).lengths(recs) == want, f"{name}: counts differ"
+        after()
         counts = step.stats.counts
-        per_char = counts["chinese_tokens"] / counts["chinese_chars"] if counts["chinese_chars"] else float("nan")
-        print(f" {name}: {len(recs)} records, {sum(want) / len(want):.0f} tokens/record on average, "
-              f"{per_char:.2f} tokens per Chinese character")
+        chars = counts["chinese_chars"]
+        per_char = f"{counts['chinese_tokens'] / chars:.2f} tokens per Chinese character" if chars else "no Chinese"
+        print(f" {name}: {len(recs)} records, {sum(want) / len(want):.0f} tokens/record on average, {per_char}")
         b = timed(before, repeats)
         print(row("before", len(recs), b[0], b[1], None))
         m = timed(batched, repeats)
         print(row("batched", len(recs), m[0], m[1], b[:2]))
         a = timed(after, repeats)
         print(row("after", len(recs), a[0], a[1], b[:2]))
+        w = timed(warm, repeats)
+        print(row("warm", len(recs), w[0], w[1], b[:2]))
 
 
 def perplexity(folder: Path, model: str, n: int, batch: int, dtype: str, repeats: int) -> None:
