@@ -119,7 +119,7 @@ def test_the_script_runs_labels_and_lists_what_to_label_next(bench, tmp_path, ca
     data = tmp_path / "data"
     write(data / "made_up.json", [json.dumps([
         {"instruction": "Say hi", "input": "", "output": "hi"},
-        {"instruction": "Repeat", "input": "", "output": "again " * 60},
+        {"instruction": "Describe the sea", "input": "", "output": "The sea is blue and wide. " * 30},  # loops
         {"instruction": "Say hi", "input": "", "output": "hi"},
     ])])
     write(data / "pairs.json", [json.dumps([{"conversations": [{"from": "human", "value": "q"}],
