@@ -12,8 +12,10 @@ import gc
 import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +159,23 @@ _saved_threshold = gc.get_threshold()
 
 
 def lean_gc_worker() -> None:
-    """The same for a worker process, for its whole life (it only ever runs shards)."""
+    """The same for a worker process, for its whole life (it only ever runs shards); and the worker ends
+    when its parent does, even a SIGKILLed one that could not shut the pool down (see `_watch_parent`)."""
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+    _watch_parent(os.getppid())
+
+
+PARENT_POLL_S = 0.5
+
+
+def _watch_parent(parent: int) -> None:
+    """A daemon thread that exits this process once `parent` is gone (this process is re-parented).
+    Not prctl(PR_SET_PDEATHSIG): that fires when the parent *thread* that started the worker ends, and
+    the pool starts replacement workers from a thread of its own."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tunesmith-parent-watch", daemon=True).start()
