@@ -9,11 +9,12 @@ token_length, on --n records of each set (the SmolLM2 tokenizer and its own chat
           (two Jinja renders and a few tokenizer calls per turn)
   batched the shard-at-a-time tokenizer call alone (every run's texts in one call, Jinja per record)
   after   the step's apply_batch as it runs now (chat-template skeletons + the byte-level word cache, the
-          truncation check and the report's tally), cold: a fresh counter whose caches start empty, as in a worker's first shard (its one-time costs, checking
-          each new character and encoding each new word once, fall on these records alone)
+          truncation check and the report's tally), cold: a fresh counter whose caches start empty, as
+          in a worker's first shard (its one-time costs, checking each new character and encoding each
+          new word once, fall on these records alone)
   warm    the same counter on the same records again: the steady state of a long run, where most words
           and characters were seen in earlier shards (an upper bound: here every word was seen)
-The counts of all three are checked to be equal before anything is timed.
+The counts of every path are checked to be equal before anything is timed.
 
 perplexity, on --ppl-n records of each set (SmolLM2-135M-Instruct, at most 256 tokens of the answer):
   before  the old loop: batches of 8 in record order, padded to the longest, full fp32 logits
@@ -148,7 +149,8 @@ def perplexity(folder: Path, model: str, n: int, batch: int, dtype: str, repeats
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with alpaca_zh_demo.json, alpaca_en_demo.json")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="folder with alpaca_zh_demo.json and alpaca_en_demo.json")
     p.add_argument("--model", default="smollm2", help="model for both steps (embedded name or folder)")
     p.add_argument("--steps", nargs="+", default=["token_length", "perplexity"], choices=["token_length", "perplexity"])
     p.add_argument("--n", type=int, default=0, help="records per set for token_length (0 = all)")

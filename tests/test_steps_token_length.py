@@ -30,8 +30,9 @@ THINK_JINJA = ("{% for m in messages %}{% if m['role'] == 'assistant' and '</thi
                "{% set c = m['content'].split('</think>')[-1] %}{% else %}{% set c = m['content'] %}{% endif %}"
                "{{ '<|im_start|>' + m['role'] + '\n' + c + '<|im_end|>\n' }}{% endfor %}"
                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
-JSON_JINJA = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + (m['content'] | tojson) + '<|im_end|>\n' }}"
-              "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+JSON_JINJA = ("{% for m in messages %}"
+              "{{ '<|im_start|>' + m['role'] + '\n' + (m['content'] | tojson) + '<|im_end|>\n' }}{% endfor %}"
+              "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 CORPUS = ["The quick brown fox jumps over the lazy dog. It's what they'll do, isn't it?",
           "def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))  # 3",
           "今天天气很好，我们去公园散步吧。你好，世界！这是一个测试。", "  indented\tline\n\n  and   spaces   ",
@@ -67,9 +68,9 @@ def _want(batch, template, tok):
     return [len(render(e, template, tok, max_seq_len=10**9, truncation="drop").input_ids) for e in batch]
 
 
-texts = st.lists(st.sampled_from(list("abcxyz 你好。!?\n\t'") + [" the", "Human:", "</s>", "[INST]", " lead", "  ", "'ll",
-                                                                "'s", "<|im_end|>", "<|im_start|>", "\u3000", "123"]),
-                 min_size=0, max_size=12).map("".join)
+PARTS = list("abcxyz 你好。!?\n\t'") + [" the", "Human:", "</s>", "[INST]", " lead", "  ", "'ll", "'s", "<|im_end|>",
+                                       "<|im_start|>", "\u3000", "123"]
+texts = st.lists(st.sampled_from(PARTS), min_size=0, max_size=12).map("".join)
 conversations = st.builds(
     lambda pairs, system, inp: Example([t for u, a in pairs for t in (Turn("user", u, inp), Turn("assistant", a))],
                                        system),
@@ -253,7 +254,8 @@ def test_smollm2_counts_equal_render_on_the_fast_path(smollm2_dir):
     step = TokenLengthStep(TokenLengthStep.Options(step="token_length", model={"path": str(smollm2_dir)}))
     assert step.lengths.words is not None and step.lengths.skeletons is not None
     batch = [Example.single("把这句话翻译成英文：今天天气很好。", "The weather is nice today."),
-             Example.single("Write a haiku.", "Autumn moonlight—\na worm digs silently\ninto the chestnut.", "about fall"),
+             Example.single("Write a haiku.", "Autumn moonlight—\na worm digs silently\ninto the chestnut.",
+                            "about fall"),
              Example([Turn("user", "你好"), Turn("assistant", "你好！有什么可以帮你？"), Turn("user", "讲个笑话"),
                       Turn("assistant", "为什么程序员分不清万圣节和圣诞节？因为 Oct 31 == Dec 25。")], system="用中文回答。"),
              Example.single("Show code", "```python\ndef f(x):\n    return x  # it's 'fine'\n```\n\n\tdone  "),

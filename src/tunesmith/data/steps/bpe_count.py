@@ -92,8 +92,9 @@ class ByteLevelCounter:
             pre = json.loads(backend.pre_tokenizer.__getstate__()) if backend.pre_tokenizer else None
         except (AttributeError, TypeError, ValueError):
             return None
+        keys = {"type", "add_prefix_space", "trim_offsets", "use_regex"}
         if (not pre or pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") is not False
-                or pre.get("use_regex") is not True or set(pre) - {"type", "add_prefix_space", "trim_offsets", "use_regex"}):
+                or pre.get("use_regex") is not True or set(pre) - keys):
             return None
         model = backend.model  # (its __getstate__ would serialise the whole vocabulary)
         if type(model).__name__ != "BPE" or model.dropout or getattr(model, "byte_fallback", False):
