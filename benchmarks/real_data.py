@@ -9,6 +9,9 @@ are not instruction records, such as dpo_* preference pairs, are skipped with a 
   - `pipeline`: the steps of examples/prepare.yaml (its meta step with `missing: keep`),
   - one run per step at its defaults, alone (meta with the example's options: it has no default
     rule; token_length and perplexity only with --model, dedup_semantic only with --embedder),
+  - `language_keep_zh` and `language_keep_en`: the language step keeping one language, over the sets
+    named for that language (`*_zh_*`) and those named for none (identity.json mixes both record by
+    record): in a Chinese set, a record answered in English prose must go, and nothing else,
 and leaves in --out/<run>/ what a person reviews: rejected.jsonl (the drops), changes.jsonl (every
 record a step changed, before, after and a unified diff), flagged.jsonl, report.html.
 
@@ -277,6 +280,16 @@ def instruction_files(folder: Path) -> tuple[list[Path], list[str]]:
     return keep, notes
 
 
+ONLY: dict[str, str] = {}   # run -> the language whose sets it reads (default: every set)
+
+
+def sets_of(inputs: list[Path], lang: str) -> list[Path]:
+    """The input files named for `lang` ("alpaca_zh_demo") or for no language ("identity")."""
+    def tags(p: Path) -> set[str]:
+        return set(p.stem.lower().split("_")) & {"zh", "en"}
+    return [p for p in inputs if lang in tags(p) or not tags(p)]
+
+
 def runs_to_make(args) -> dict[str, list[dict]]:
     """Run name -> steps: the example pipeline, then each step alone at its defaults."""
     import yaml
@@ -298,6 +311,9 @@ def runs_to_make(args) -> dict[str, list[dict]]:
                 runs[name] = [{"step": name, "embedder": args.embedder}]
         else:
             runs[name] = [meta if name == "meta" else {"step": name}]
+    for lang in ("zh", "en"):
+        runs[f"language_keep_{lang}"] = [{"step": "language", "keep": [lang]}]
+        ONLY[f"language_keep_{lang}"] = lang
     if args.runs:
         wanted = set(args.runs.split(","))
         unknown = wanted - set(runs)
@@ -362,11 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"{'run':<16}{'read':>7}{'kept':>7}{'dropped':>9}{'changed':>9}{'flagged':>9}{'seconds':>9}")
     for name, steps in runs.items():
-        r = run_one(name, steps, inputs, args.out, args.workers)
+        files = sets_of(inputs, ONLY[name]) if name in ONLY else inputs
+        if not files:
+            continue
+        r = run_one(name, steps, files, args.out, args.workers)
         dropped = r["rejected"] - r["unreadable"] - r["unwritable"]
         print(f"{name:<16}{r['read']:>7}{r['kept']:>7}{dropped:>9}{r['changes']:>9}{r['flagged']:>9}{r['seconds']:>9}")
         decisions += run_decisions(args.out / name, name, types)
-    print(f"(read includes {r['unreadable']} records the reader rejects; outputs in {args.out}/<run>/; "
+    print(f"(read includes the records the reader rejects; outputs in {args.out}/<run>/; "
           f"{time.perf_counter() - started:.0f} s)")
 
     merged = merge(decisions)
@@ -380,6 +399,10 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(args.out / "stale.jsonl", (vars(label) for label in t.stale))
     print(f"\n{len(t.unlabelled)} decisions unlabelled: {args.out / 'unlabelled.jsonl'}")
     print(f"{len(t.stale)} stale labels (no such decision any more): {args.out / 'stale.jsonl'}")
+    stale = Counter((s.step, s.kind, s.reason, s.label) for s in t.stale)
+    for step, kind, reason in sorted({k[:3] for k in stale}):
+        print(f"  {step}/{kind}/{reason or '(any)'}: {stale[step, kind, reason, 'wrong']} labelled wrong (fixed), "
+              f"{stale[step, kind, reason, 'right']} labelled right (no longer made: lost recall?)")
     if t.not_run:
         print(f"{len(t.not_run)} labels of steps not run here (" +
               ", ".join(sorted({label.step for label in t.not_run})) + ")")
