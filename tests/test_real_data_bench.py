@@ -138,3 +138,9 @@ def test_the_script_runs_labels_and_lists_what_to_label_next(bench, tmp_path, ca
     assert [(u["id"], u["step"], u["reason"]) for u in unlabelled] == [("made_up:3", "dedup_exact", "exact_duplicate")]
     assert unlabelled[0]["label"] == "" and unlabelled[0]["record"]["turns"][1]["content"] == "hi"
     assert (out / "quality" / "rejected.jsonl").is_file() and (out / "quality" / "report.html").is_file()
+
+
+def test_one_language_runs_read_the_sets_named_for_it_and_the_mixed_ones(bench):
+    sets = [Path(f"{name}.json") for name in ("alpaca_zh_demo", "alpaca_en_demo", "identity", "glaive_toolcall_zh_demo")]
+    assert [p.stem for p in bench.sets_of(sets, "zh")] == ["alpaca_zh_demo", "identity", "glaive_toolcall_zh_demo"]
+    assert [p.stem for p in bench.sets_of(sets, "en")] == ["alpaca_en_demo", "identity"]
