@@ -145,6 +145,12 @@ def test_data_paths_outside_the_root_are_refused(served, route, path):
     assert httpx.get(f"{url}/api/data/open", params={"path": "data/raw.jsonl"}, headers=authed()).status_code == 200
 
 
+def test_suggestions_never_list_what_a_link_out_of_the_root_holds(served):
+    url, root, outside = served
+    paths = httpx.get(url + "/api/data/suggest", headers=authed()).json()["paths"]
+    assert "data/raw.jsonl" in paths and not any(p.startswith("link") for p in paths)
+
+
 def test_render_tokenizer_and_chat_target_outside_the_root_are_refused(served):
     url, root, outside = served
     body = {"path": "data/raw.jsonl", "index": 0, "template": "llama2", "tokenizer": str(outside)}

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tunesmith.ui import data_source
 from tunesmith.ui.errors import FieldError
+from tunesmith.ui.paths import inside
 
 router = APIRouter(prefix="/api/data")
 
@@ -60,6 +61,8 @@ def suggest(request: Request) -> dict:
         for p in entries:
             if len(found) >= 200:
                 return
+            if p.is_symlink() and not inside(root, p):
+                continue  # a link out of the root: not even its name is shown
             if p.is_dir() and depth < 4 and p.name not in SKIP_DIRS and not p.name.startswith("."):
                 walk(p, depth + 1)
             elif p.is_file() and p.suffix.lower() in DATA_SUFFIXES and p.name not in SKIP_FILES:
