@@ -319,6 +319,11 @@ def check_4bit_backward(model: nn.Module, atol: float = 1e-4) -> None:
     grad_out = torch.randn(3, weight.shape[0], generator=gen).to(x.device)
     (layer(x_q).float() * grad_out).sum().backward()
     (nn.functional.linear(x_d, weight) * grad_out).sum().backward()
+    if x_q.grad is None:  # seen on AVX512-BF16 CPUs: no gradient reaches the layer's input at all
+        raise ConfigError(f"method qlora: bitsandbytes' 4-bit backward on {x.device.type} is wrong here "
+                          "(no gradient reaches the input of a 4-bit layer, so every layer below it would "
+                          "learn from wrong gradients)",
+                          "run QLoRA on a CUDA GPU, or use method.name=lora with model.load_in_4bit=false")
     err = (x_q.grad.float() - x_d.grad).abs().max().item()
     scale = x_d.grad.abs().max().item()
     if not err <= atol * max(scale, 1.0) * 10:
