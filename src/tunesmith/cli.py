@@ -112,6 +112,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' weight-loading bars follow it
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # bitsandbytes (imported by peft) warns on every CPU start that an optional hub kernel is missing.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     if "transformers" in sys.modules:  # already imported (tunesmith used as a library): too late for the environment
         from transformers.utils import logging as hf_logging
 
