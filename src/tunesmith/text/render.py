@@ -133,6 +133,26 @@ def merge_text(pieces: list[Piece]) -> list[Piece]:
     return out
 
 
+def text_runs(turns, text=lambda t: t) -> tuple[list[list], int]:
+    """The runs of text between token-id pieces, as `render` tokenizes them: each run a list of
+    `text(piece.text)` over `merge_text` of each turn's pieces; and how many token-id pieces there are."""
+    runs: list[list] = []
+    current: list = []
+    ids = 0
+    for pieces in turns:
+        for piece in merge_text(pieces):
+            if piece.token_id is not None:
+                ids += 1
+                if current:
+                    runs.append(current)
+                    current = []
+            elif piece.text:
+                current.append(text(piece.text))
+    if current:
+        runs.append(current)
+    return runs, ids
+
+
 def _check_turns(example: Example, turns: list[Turn], need_answer: bool) -> None:
     if not turns:
         raise DataError(f"{_name(example)}: empty conversation: nothing to render")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import regex
 
 from tunesmith.data.example import Example, Turn
-from tunesmith.text.render import merge_text
+from tunesmith.text.render import text_runs
 
 _MARK = "\u2063TSK{}\u2063"
 # Around the marker: what trimming, escaping or JSON quoting would change, so a changed text shows.
@@ -146,19 +146,7 @@ class Skeletons:
                 return None
             if any(p.text is not None and system in p.text and p.text != system for p in pieces):
                 windows = self._windows(full, system)
-        runs: list[list] = []
-        current: list = []
-        ids = 0
-        for piece in merge_text(pieces):
-            if piece.token_id is not None:
-                ids += 1
-                if current:
-                    runs.append(current)
-                    current = []
-            elif piece.text:
-                current.append(self._holes(piece.text, marks))
-        if current:
-            runs.append(current)
+        runs, ids = text_runs([pieces], lambda text: self._holes(text, marks))  # merged as one list, as built
         return _Shape(runs, ids, "bool" in ops, windows)
 
     @staticmethod

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunesmith.data.example import Example
-from tunesmith.text.render import merge_text, render
+from tunesmith.text.render import render, text_runs
 from tunesmith.text.spm import SP_ATTRIBUTE
 from tunesmith.text.templates import Template
 
@@ -33,21 +33,7 @@ _NO_LIMIT = 1 << 62
 
 def _runs(template: Template, example: Example) -> tuple[list[list[str]], int]:
     """(text runs, each a list of piece texts; number of token-id pieces), walked as render walks them."""
-    runs: list[list[str]] = []
-    current: list[str] = []
-    ids = 0
-    for pieces in template.turn_pieces(example.system, example.turns):
-        for piece in merge_text(pieces):
-            if piece.token_id is not None:
-                ids += 1
-                if current:
-                    runs.append(current)
-                    current = []
-            elif piece.text:
-                current.append(piece.text)
-    if current:
-        runs.append(current)
-    return runs, ids
+    return text_runs(template.turn_pieces(example.system, example.turns))
 
 
 def encode_many(tokenizer, texts: list[str]) -> list[list[int]]:
