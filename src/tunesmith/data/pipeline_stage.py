@@ -155,8 +155,21 @@ class RecordStage:
         every step that modifies a record raises); None for a batch step, whose records are all compared."""
         if type(step).apply_batch is not Step.apply_batch and examples:
             return self._apply(step, examples), None
-        apply, stats, out, touched = step.apply, step.stats, [], []
-        for i, example in enumerate(examples):
+        touched: list[int] = []
+        return self._apply(step, examples, touched), touched
+
+    @staticmethod
+    def _apply(step: Step, examples: list[Example], touched: list[int] | None = None) -> list[Example | Drop]:
+        """The step over `examples`; with `touched`, the indexes of records it counted as changed go there."""
+        if type(step).apply_batch is not Step.apply_batch and examples:
+            try:
+                results = step.apply_batch(examples)
+                if len(results) == len(examples):
+                    return results
+            except Exception:  # find the record that breaks it: one batch of one per record, below
+                return [_guarded(step, e, batch=True) for e in examples]
+        apply, stats, out = step.apply, step.stats, []
+        for i, example in enumerate(examples):  # _guarded, inlined for the common case that nothing raises
             mark = stats.changed
             try:
                 result = apply(example)
@@ -166,29 +179,8 @@ class RecordStage:
                 if not isinstance(result, (Example, Drop)):
                     result = _wrong_type(result)
             out.append(result)
-            if stats.changed != mark:
+            if touched is not None and stats.changed != mark:
                 touched.append(i)
-        return out, touched
-
-    @staticmethod
-    def _apply(step: Step, examples: list[Example]) -> list[Example | Drop]:
-        if type(step).apply_batch is not Step.apply_batch and examples:
-            try:
-                results = step.apply_batch(examples)
-                if len(results) == len(examples):
-                    return results
-            except Exception:  # find the record that breaks it: one batch of one per record, below
-                return [_guarded(step, e, batch=True) for e in examples]
-        apply, out = step.apply, []
-        for example in examples:  # _guarded, inlined for the common case that nothing raises
-            try:
-                result = apply(example)
-            except Exception as e:  # a record must never kill the run: reject it with the reason
-                result = _error_drop(e)
-            else:
-                if not isinstance(result, (Example, Drop)):
-                    result = _wrong_type(result)
-            out.append(result)
         return out
 
 
