@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 import torch
 
 from tunesmith.errors import TunesmithError
-from tunesmith.infer.logprobs import spell
+from tunesmith.infer.logprobs import LogprobRecorder, spell
 
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 
@@ -158,8 +158,6 @@ class Generation:
                  constraint=None, logprobs: int | None = None):
         """`constraint`: a JsonConstraint (infer/constrain.py) the answer must satisfy; `logprobs`:
         None for none, else how many alternatives to report per token (0 = the chosen token only)."""
-        from tunesmith.infer.logprobs import LogprobRecorder
-
         self.model, self.tokenizer = model, tokenizer
         self.prompt_ids = list(prompt_ids)
         self.sampling = sampling

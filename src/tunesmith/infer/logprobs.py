@@ -65,13 +65,13 @@ def spell(tokenizer, ids: list[int], entries: list[TokenLogprob], start: int) ->
     out = []
     for k, e in enumerate(entries):
         before = ids[max(0, start + k - _CONTEXT):start + k]
-        out.append(Spelled(_added(tokenizer, before, e.token_id), e.logprob,
-                           tuple((_added(tokenizer, before, i), lp) for i, lp in e.top)))
+        head = tokenizer.decode(before, skip_special_tokens=False)  # once for the token and its alternatives
+        out.append(Spelled(_added(tokenizer, before, head, e.token_id), e.logprob,
+                           tuple((_added(tokenizer, before, head, i), lp) for i, lp in e.top)))
     return out
 
 
-def _added(tokenizer, before: list[int], token_id: int) -> str:
-    head = tokenizer.decode(before, skip_special_tokens=False)
+def _added(tokenizer, before: list[int], head: str, token_id: int) -> str:
     whole = tokenizer.decode(before + [token_id], skip_special_tokens=False)
     return whole[len(head):] if whole.startswith(head) else tokenizer.decode([token_id], skip_special_tokens=False)
 
