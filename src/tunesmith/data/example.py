@@ -1,6 +1,9 @@
 """The one record every format reads into and writes out of.
 
 An `Example` is a conversation: an optional system prompt and alternating user/assistant turns.
+A preference pair (alignment tuning) is an Example whose last assistant turn is the chosen answer and
+whose `rejected` turn is the other answer to the same prompt: every data step that reads or rewrites
+"output" (or "all") sees both answers, and a drop drops the pair.
 Alpaca's `input` (the context that goes with an instruction) stays its own field on the user turn,
 so that an Alpaca record converts to an Example and back without loss, and so that data steps can
 apply to "the instruction", "the input" or "the output" as a practitioner thinks of them.
@@ -40,6 +43,12 @@ class Example:
     # Where the record came from (`source`, `line`, `id`) and any extra fields it carried
     # (`upvotes`, `score`, ...), which metadata filters and writers keep.
     meta: dict = field(default_factory=dict)
+    # A preference pair: the answer not preferred to the last (chosen) assistant turn; None for SFT records.
+    rejected: Turn | None = None
+
+    @property
+    def is_pair(self) -> bool:
+        return self.rejected is not None
 
     # -- checks ---------------------------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -58,6 +67,8 @@ class Example:
                 found.append(f"turn {i + 1} content is {type(turn.content).__name__}, not text")
         if self.turns[-1].role != "assistant":
             found.append("the last turn is not an assistant answer: nothing to learn")
+        if self.rejected is not None and (self.rejected.role != "assistant" or not isinstance(self.rejected.content, str)):
+            found.append("the rejected answer must be an assistant turn with text")
         return found
 
     # -- field access for data steps -----------------------------------------------------------
@@ -76,6 +87,13 @@ class Example:
         answers = [t for t in self.turns if t.role == "assistant"]
         return answers[-1].content if answers else ""
 
+    def with_answer(self, answer: Turn) -> "Example":
+        """This conversation with its last assistant turn replaced by `answer` (a pair's rejected side)."""
+        turns = list(self.turns)
+        last = max(i for i, t in enumerate(turns) if t.role == "assistant")
+        turns[last] = answer
+        return Example(turns, self.system, self.meta)
+
     def texts(self, fields: tuple[str, ...] | list[str] = ("all",)) -> Iterator[str]:
         """The texts named by `fields`, for steps that only read."""
         return iter(self.text_list(fields))
@@ -93,6 +111,8 @@ class Example:
                     out.append(turn.content)
                 if turn.input:
                     out.append(turn.input)
+            if self.rejected is not None and self.rejected.content:
+                out.append(self.rejected.content)
             return out
         want_instruction, want_input, want_output = "instruction" in fields, "input" in fields, "output" in fields
         if not (want_instruction or want_input or want_output):
@@ -118,6 +138,8 @@ class Example:
                 out.append(turn.content)
             if turn.input and want_input and i == last_user:
                 out.append(turn.input)
+        if want_output and self.rejected is not None and self.rejected.content:
+            out.append(self.rejected.content)
         return out
 
     def map_text(self, fn: Callable[[str], str], fields: tuple[str, ...] | list[str] = ("all",)) -> "Example":
@@ -151,6 +173,9 @@ class Example:
                 yield f"turn{i}", (lambda t=turn: t.content), (lambda v, t=turn: setattr(t, "content", v))
             if turn.input is not None and (every or ("input" in wanted and i == last_user)):
                 yield f"input{i}", (lambda t=turn: t.input), (lambda v, t=turn: setattr(t, "input", v))
+        if self.rejected is not None and (every or "output" in wanted):
+            r = self.rejected
+            yield "rejected", (lambda: r.content), (lambda v: setattr(r, "content", v))
 
     # -- plain data round trip (rejected.jsonl, shards, worker processes) ------------------------
     def to_dict(self) -> dict:
@@ -161,12 +186,16 @@ class Example:
             out["system"] = self.system
         if self.meta:
             out["meta"] = self.meta
+        if self.rejected is not None:
+            out["rejected"] = {"role": self.rejected.role, "content": self.rejected.content}
         return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Example":
         turns = [Turn(t["role"], t["content"], t.get("input")) for t in d["turns"]]
-        return cls(turns=turns, system=d.get("system"), meta=dict(d.get("meta") or {}))
+        rejected = d.get("rejected")
+        return cls(turns=turns, system=d.get("system"), meta=dict(d.get("meta") or {}),
+                   rejected=Turn(rejected["role"], rejected["content"]) if rejected else None)
 
     @classmethod
     def single(cls, instruction: str, output: str, input: str | None = None, system: str | None = None,
