@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
 
-    from tunesmith.data.example import Example
+    from tunesmith.records.example import Example
     from tunesmith.infer.constrain import JsonConstraint
     from tunesmith.infer.generate import Generation, Sampling
     from tunesmith.infer.target import open_target

@@ -95,7 +95,7 @@ STEPS = [{"step": "clean", "urls": "remove"}, {"step": "language", "keep": ["zh"
 
 
 def examples(records):
-    from tunesmith.data.example import Example
+    from tunesmith.records.example import Example
 
     return [Example.single(x["instruction"], x["output"], id=str(i)) for i, x in enumerate(records)]
 
@@ -106,9 +106,9 @@ def time_stage(step_dicts, records, batch=5000, repeats=3):
     from one more run timed step by step (each step sees what the steps before it kept).
 
     The median of several runs, because this machine's timings swing by a third from run to run."""
-    from tunesmith.data.pipeline import lean_gc
-    from tunesmith.data.pipeline_config import step_options
-    from tunesmith.data.pipeline_stage import RecordStage
+    from tunesmith.prepare.pipeline import lean_gc
+    from tunesmith.prepare.config import step_options
+    from tunesmith.prepare.stage import RecordStage
 
     stage = RecordStage([step_options(s, i) for i, s in enumerate(step_dicts)])
     with lean_gc():  # the cycle collector as prepare's workers run it
@@ -116,7 +116,7 @@ def time_stage(step_dicts, records, batch=5000, repeats=3):
 
 
 def _time_stage(stage, records, batch, repeats):
-    from tunesmith.data.steps import Drop
+    from tunesmith.prepare.steps import Drop
 
     runs = []
     for _ in range(repeats):
@@ -204,8 +204,8 @@ def main() -> int:
     row("pii alone", pii_seconds, args.n, f"planted PII masked: {masked_share([e.output for e in pii_kept], planted):.1%}")
 
     # Before Presidio: it imports torch, after which prepare() must spawn its workers (slower to start).
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import PrepareConfig
+    from tunesmith.prepare.pipeline import prepare
+    from tunesmith.prepare.config import PrepareConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.jsonl"
@@ -214,7 +214,7 @@ def main() -> int:
                 f.write(json.dumps(x, ensure_ascii=False) + "\n")
         cfg = PrepareConfig(inputs=[str(raw)], steps=STEPS, workers=args.workers, shard_size=10_000,
                             output={"path": str(Path(tmp) / "out" / "train.jsonl")})
-        from tunesmith.data import formats
+        from tunesmith.records import formats
 
         t = time.process_time()
         items = list(formats.read(raw))

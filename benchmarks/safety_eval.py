@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from tunesmith.data import formats  # noqa: E402
-from tunesmith.data.example import Example  # noqa: E402
-from tunesmith.data.steps.base import Drop  # noqa: E402
-from tunesmith.data.steps.safety import SafetyStep  # noqa: E402
+from tunesmith.records import formats  # noqa: E402
+from tunesmith.records.example import Example  # noqa: E402
+from tunesmith.prepare.steps.base import Drop  # noqa: E402
+from tunesmith.prepare.steps.safety import SafetyStep  # noqa: E402
 
 CATEGORIES = ("discrimination", "abuse", "violence", "sexual", "illegal")
 

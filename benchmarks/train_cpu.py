@@ -47,7 +47,7 @@ def make_samples(n: int, seed: int = 0, lengths: str = "uniform"):
 
 
 def run_tunesmith(args, variant: str) -> dict:
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
     from tunesmith.text.batching import Sample
     from tunesmith.train.loop import train
 

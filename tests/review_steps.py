@@ -8,7 +8,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from tunesmith.data.steps import STEPS, Drop, Step, StepOptions
+from tunesmith.prepare.steps import STEPS, Drop, Step, StepOptions
 
 
 class ShoutingOptions(StepOptions):

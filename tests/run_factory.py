@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.run_config import MethodConfig, RunConfig
+from tunesmith.runs.config import MethodConfig, RunConfig
 
 # A chat template for the tiny tokenizer (it ships none), in the llama2-zh shape the tests use.
 TEMPLATE = "llama2-zh"
@@ -25,7 +25,7 @@ def make_run(root: Path, method: str = "lora", base_dir: Path | None = None, see
     from tunesmith.model import methods
     from tunesmith.model.load import load_tokenizer
     from tunesmith.testing import tiny_llama
-    from tunesmith.train.run_folder import RunFolder
+    from tunesmith.runs.folder import RunFolder
 
     root = Path(root)
     base_dir = Path(base_dir) if base_dir is not None else tiny_llama(root.parent / f"{root.name}-base")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith import config
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from tunesmith.cli import main
-from tunesmith.data.contamination import find_contamination
-from tunesmith.data.dedup.synthetic import Planter
-from tunesmith.data.example import Example
+from tunesmith.dedup.contamination import find_contamination
+from tunesmith.dedup.synthetic import Planter
+from tunesmith.records.example import Example
 
 
 def test_planted_contamination_precision_recall():

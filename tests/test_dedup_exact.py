@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tunesmith.data.dedup.exact import exact_clusters
-from tunesmith.data.dedup.normalize import normalize, normalize_batch
-from tunesmith.data.dedup.synthetic import Planter, pair_scores
+from tunesmith.dedup.exact import exact_clusters
+from tunesmith.dedup.normalize import normalize, normalize_batch
+from tunesmith.dedup.synthetic import Planter, pair_scores
 
 
 def test_normalisation_folds_form():

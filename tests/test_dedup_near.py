@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from tunesmith.data.dedup.clusters import UnionFind, bucket_pairs, jaccard_pairs
-from tunesmith.data.dedup.minhash import signatures
-from tunesmith.data.dedup.near import NearDuplicates
-from tunesmith.data.dedup.shingles import shingle_batch
-from tunesmith.data.dedup.synthetic import Planter, pair_scores
+from tunesmith.dedup.clusters import UnionFind, bucket_pairs, jaccard_pairs
+from tunesmith.dedup.minhash import signatures
+from tunesmith.dedup.near import NearDuplicates
+from tunesmith.dedup.shingles import shingle_batch
+from tunesmith.dedup.synthetic import Planter, pair_scores
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_hashes_are_deterministic_across_processes():
     import subprocess
     import sys
 
-    code = "from tunesmith.data.dedup.shingles import shingle_batch; print(shingle_batch(['the quick brown fox']).hashes.tolist())"
+    code = "from tunesmith.dedup.shingles import shingle_batch; print(shingle_batch(['the quick brown fox']).hashes.tolist())"
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(outs) == 1 and outs.pop().startswith("[")
@@ -128,7 +128,7 @@ def test_worker_processes_give_the_same_clusters(corpus):
 
 
 def test_part_similarity_is_the_lowest_part_mean_over_aligned_turns():
-    from tunesmith.data.dedup.near import PartSets
+    from tunesmith.dedup.near import PartSets
 
     asks = [["the same question", "another one"], ["the same question", "another one", "a third"],
             ["the same question"], []]

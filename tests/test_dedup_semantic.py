@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tunesmith.data.dedup.embedders import HashingEmbedder, make_embedder
-from tunesmith.data.dedup.semantic import SemanticDuplicates
-from tunesmith.data.dedup.synthetic import Planter, pair_scores
+from tunesmith.dedup.embedders import HashingEmbedder, make_embedder
+from tunesmith.dedup.semantic import SemanticDuplicates
+from tunesmith.dedup.synthetic import Planter, pair_scores
 from tunesmith.errors import ConfigError
 
 # (group, text): same group = paraphrases of one request; singletons are distractors on near topics.

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tunesmith.data.dedup.steps import ExactDedupStep, NearDedupStep, NearOptions, SemanticDedupStep
-from tunesmith.data.example import Example, Turn
+from tunesmith.prepare.steps.dedup import ExactDedupStep, NearDedupStep, NearOptions, SemanticDedupStep
+from tunesmith.records.example import Example, Turn
 
 ANSWER = "Why did the cat sit on the computer? To keep an eye on the mouse, of course, every single day."
 
@@ -166,7 +166,7 @@ def test_fields_choose_the_parts_that_must_match():
 def test_planted_duplicate_records_are_found_with_the_task_rule(seed):
     import random
 
-    from tunesmith.data.dedup.synthetic import Planter, pair_scores
+    from tunesmith.dedup.synthetic import Planter, pair_scores
 
     p, rng = Planter(seed), random.Random(seed)
     records, groups, originals = [], [], []

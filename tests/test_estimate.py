@@ -6,7 +6,7 @@ import pytest
 
 from tunesmith.cli import main
 from tunesmith.errors import ConfigError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.train import estimate as est
 
 GiB = 1024 ** 3

@@ -9,7 +9,7 @@ import torch
 
 from run_factory import make_run
 from tunesmith import cli
-from tunesmith.data.example import Example
+from tunesmith.records.example import Example
 from tunesmith.evaluate import report
 from tunesmith.evaluate.choice import answer_tokens, evaluate_choice, load_subjects, read_csv
 from tunesmith.evaluate.compare import evaluate, paired

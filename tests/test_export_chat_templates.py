@@ -2,7 +2,7 @@
 
 import pytest
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.export.chat_templates import BUILDERS, jinja_for
 from tunesmith.text.render import render_prompt
 from tunesmith.text.templates import add_chatml_tokens, get_template

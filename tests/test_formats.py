@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tunesmith.cli import main
-from tunesmith.data import formats
-from tunesmith.data.example import Example, Turn
-from tunesmith.data.formats import BadRecord, detect, read, write
+from tunesmith.records import formats
+from tunesmith.records.example import Example, Turn
+from tunesmith.records.formats import BadRecord, detect, read, write
 from tunesmith.errors import DataError
 
 DATA = Path(__file__).parent / "data" / "formats"

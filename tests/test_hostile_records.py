@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tunesmith.cli import main
-from tunesmith.data import formats
-from tunesmith.data.formats import BadRecord
-from tunesmith.data.pipeline import prepare
-from tunesmith.data.pipeline_config import PrepareConfig, load_config
-from tunesmith.data.steps import STEPS, Drop, Step
+from tunesmith.records import formats
+from tunesmith.records.formats import BadRecord
+from tunesmith.prepare.pipeline import prepare
+from tunesmith.prepare.config import PrepareConfig, load_config
+from tunesmith.prepare.steps import STEPS, Drop, Step
 
 GOOD = [{"instruction": "解释一下光合作用。", "output": "光合作用是植物利用光能把二氧化碳和水转化为有机物的过程。"},
         {"instruction": "Name a primary colour.", "output": "Red is a primary colour."},

@@ -15,7 +15,7 @@ import pytest
 
 from run_factory import make_run
 from tunesmith import cli
-from tunesmith.data.example import Example
+from tunesmith.records.example import Example
 from tunesmith.infer.chat import ChatSession
 from tunesmith.infer.generate import Generation, Sampling, generate_batch
 from tunesmith.infer.target import open_target

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from run_factory import greedy_by_forward, make_run
-from tunesmith.data.example import Example
+from tunesmith.records.example import Example
 from tunesmith.errors import ModelLoadError
 from tunesmith.infer.generate import Generation, Sampling
 from tunesmith.infer.target import messages_to_example, open_target
@@ -132,7 +132,7 @@ def test_load_trained_gives_the_sentencepiece_ids_of_training(tmp_path, tiny_mod
     import sentencepiece as spm
 
     from tunesmith.text.spm import encode_plain
-    from tunesmith.train.run_folder import load_trained
+    from tunesmith.runs.folder import load_trained
 
     run = make_run(tmp_path / "r", "lora", base_dir=tiny_model_dir)
     _, tokenizer, _ = load_trained(run, device="cpu")

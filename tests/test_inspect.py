@@ -7,9 +7,9 @@ import json
 import pytest
 
 from tunesmith.cli import main
-from tunesmith.data.example import Example, Turn
-from tunesmith.data.formats import write
-from tunesmith.text.inspect import inspect, load_tokenizer_for, script_of, segments
+from tunesmith.records.example import Example, Turn
+from tunesmith.records.formats import write
+from tunesmith.evaluate.inspect import inspect, load_tokenizer_for, script_of, segments
 from tunesmith.text.render import render
 from tunesmith.text.spm import encode_plain
 from tunesmith.text.templates import get_template

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from tunesmith.data import formats
-from tunesmith.data.example import Example
+from tunesmith.records import formats
+from tunesmith.records.example import Example
 from tunesmith.io import atomic_path, atomic_write_text
 
 

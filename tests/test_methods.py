@@ -11,7 +11,7 @@ from test_train_loop import samples
 
 from tunesmith.errors import ConfigError
 from tunesmith.model import methods
-from tunesmith.run_config import MethodConfig, RunConfig
+from tunesmith.runs.config import MethodConfig, RunConfig
 from tunesmith.text.batching import Sample
 
 ADAPTERS = ["lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"]
@@ -93,7 +93,7 @@ def test_outputs_reload_in_plain_peft_or_transformers_with_identical_logits(trai
 
 
 def test_load_trained_returns_the_model_as_trained(trained):
-    from tunesmith.train.run_folder import load_trained
+    from tunesmith.runs.folder import load_trained
 
     method, result = trained
     model, tokenizer, cfg = load_trained(result.run_dir, device="cpu")
@@ -115,7 +115,7 @@ def test_prompt_learning_adapters_change_generation(method, tiny_model_dir, tmp_
     """peft 0.21 + transformers 5 generate() ignores a prefix (and repeats virtual tokens): the fix must
     make generate() follow the forward pass, which uses the adapter."""
     from tunesmith.train.loop import train
-    from tunesmith.train.run_folder import load_trained
+    from tunesmith.runs.folder import load_trained
     from transformers import AutoModelForCausalLM
 
     train(run_config(tiny_model_dir, tmp_path, method, max_steps=2), samples=one_batch(), progress=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.pipeline import PrepareResult, plan, prepare
-from tunesmith.data.pipeline_config import PrepareConfig, load_config
-from tunesmith.data.steps import STEPS, Drop, SetStep, Step
+from tunesmith.prepare.pipeline import PrepareResult, plan, prepare
+from tunesmith.prepare.config import PrepareConfig, load_config
+from tunesmith.prepare.steps import STEPS, Drop, SetStep, Step
 from tunesmith.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,7 +276,7 @@ def test_an_output_that_cannot_hold_its_format_fails_before_any_work(tmp_path):
 def test_lean_gc_nests_and_restores_the_collector():
     import gc
 
-    from tunesmith.data.pipeline import lean_gc
+    from tunesmith.prepare.pipeline import lean_gc
 
     before = gc.get_threshold()
     with lean_gc():

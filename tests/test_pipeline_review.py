@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.pipeline import prepare
-from tunesmith.data.pipeline_config import load_config
-from tunesmith.data.report_diff import inline_html, unified, with_diff
-from tunesmith.data.steps import STEPS
+from tunesmith.prepare.pipeline import prepare
+from tunesmith.prepare.config import load_config
+from tunesmith.prepare.report_diff import inline_html, unified, with_diff
+from tunesmith.prepare.steps import STEPS
 
 from review_steps import TEST_STEPS, Interrupting
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tunesmith.data.dedup.synthetic import Planter
-from tunesmith.data.pipeline import prepare
-from tunesmith.data.pipeline_config import load_config
+from tunesmith.dedup.synthetic import Planter
+from tunesmith.prepare.pipeline import prepare
+from tunesmith.prepare.config import load_config
 
 ray = pytest.importorskip("ray")
 
@@ -39,7 +39,7 @@ def run(tmp_path, engine, raw):
 
 
 def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local, monkeypatch):
-    from tunesmith.data import ray_engine
+    from tunesmith.prepare import ray_engine
 
     signed_on_ray = []
     real_map = ray_engine.ray_map
@@ -68,7 +68,7 @@ def test_ray_and_local_engines_give_identical_output(tmp_path, ray_local, monkey
 
 def test_semantic_dedup_embeds_on_ray_and_finds_what_one_process_finds(tmp_path, ray_local, monkeypatch,
                                                                        tiny_model_dir):
-    from tunesmith.data import ray_engine
+    from tunesmith.prepare import ray_engine
 
     tasks = []
     real_map = ray_engine.ray_map
@@ -78,7 +78,7 @@ def test_semantic_dedup_embeds_on_ray_and_finds_what_one_process_finds(tmp_path,
         return real_map(fn, args)
 
     monkeypatch.setattr(ray_engine, "ray_map", counting_map)
-    monkeypatch.setattr("tunesmith.data.dedup.steps.SemanticDedupStep.task_texts", 64)  # several tasks
+    monkeypatch.setattr("tunesmith.prepare.steps.dedup.SemanticDedupStep.task_texts", 64)  # several tasks
     raw = write_raw(tmp_path / "raw.jsonl")
     steps = f"[clean, {{step: dedup_semantic, embedder: 'hf:{tiny_model_dir}', threshold: 0.98, batch_size: 16}}]"
     runs = {}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tunesmith.data import formats
-from tunesmith.data.formats import BadRecord
+from tunesmith.records import formats
+from tunesmith.records.formats import BadRecord
 from tunesmith.errors import DataError
 
 

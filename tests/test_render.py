@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError
 from tunesmith.text.render import IGNORE, TooLong, render, render_prompt, stop_token_ids
 from tunesmith.text.spm import ensure_faithful

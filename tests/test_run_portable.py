@@ -25,7 +25,7 @@ def _home_with_embedded(home, tiny_model_dir):
 def test_a_run_folder_loads_elsewhere(tiny_model_dir, tmp_path, monkeypatch):
     from peft import PeftConfig
 
-    from tunesmith.train.run_folder import load_trained
+    from tunesmith.runs.folder import load_trained
 
     monkeypatch.setitem(catalog.EMBEDDED, "tinyemb", catalog.Embedded("tinyemb_pkg", "tinyemb", "a tiny test model",
                                                                       "example-org/tiny-emb"))

@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from run_factory import make_run
-from tunesmith.data.example import Example
+from tunesmith.records.example import Example
 from tunesmith.errors import TunesmithError
 from tunesmith.infer.generate import Generation, Sampling
 from tunesmith.infer.server import RunningServer, bind, create_app

@@ -120,7 +120,7 @@ def test_completion_tokens_count_the_returned_text_only(client, target):
 
 
 def test_the_end_token_is_not_a_completion_token(target):
-    from tunesmith.data.example import Example
+    from tunesmith.records.example import Example
     from tunesmith.infer.generate import Generation, Sampling
 
     gen = Generation(target.model, target.tokenizer, target.prompt_ids(Example.single("Hi", "")),
@@ -168,7 +168,7 @@ def test_chat_logprobs_are_the_models_own(client, target):
     content = reply.choices[0].logprobs.content
     assert len(content) == reply.usage.completion_tokens
     assert "".join(t.token for t in content) == reply.choices[0].message.content
-    from tunesmith.data.example import Example
+    from tunesmith.records.example import Example
 
     prompt = target.prompt_ids(Example.single("What is the sea?", ""))
     answer = target.tokenizer(reply.choices[0].message.content, add_special_tokens=False).input_ids

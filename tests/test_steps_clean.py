@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.clean import CleanStep
-from tunesmith.data.steps.clean_code import CODE, GRID, PROSE, pieces
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.clean import CleanStep
+from tunesmith.prepare.steps.clean_code import CODE, GRID, PROSE, pieces
 
 
 def clean(text, **options):
@@ -141,7 +141,7 @@ def test_leading_blank_lines_go_but_never_the_indent_of_a_first_code_line():
 
 
 def test_is_code_tells_an_answer_that_is_code_from_prose_with_code():
-    from tunesmith.data.steps.clean_code import is_code
+    from tunesmith.prepare.steps.clean_code import is_code
 
     assert is_code("def f(x):\n    return x\n\nprint(f(1))")
     assert is_code("```sql\nSELECT 1;\n```")
@@ -288,7 +288,7 @@ def test_t2s_leaves_a_record_whose_task_is_traditional_characters_alone():
 
 
 def test_t2s_skips_only_texts_it_could_not_change():
-    from tunesmith.data.steps.clean_script import Simplifier
+    from tunesmith.prepare.steps.clean_script import Simplifier
 
     s = Simplifier()
     for simplified in ("今天我们讨论一下如何提高学习效率。", "机器学习模型需要大量的训练数据", "Hello"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.filters import LengthStep, QualityStep
-from tunesmith.data.steps.machine_text import MachineTextStep
-from tunesmith.data.steps.language import LanguageStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.filters import LengthStep, QualityStep
+from tunesmith.prepare.steps.machine_text import MachineTextStep
+from tunesmith.prepare.steps.language import LanguageStep
 from tunesmith.errors import ConfigError
 
 GOOD = [
@@ -51,7 +51,7 @@ def test_length():
 
 
 def test_perplexity_scores_and_thresholds(tiny_model_dir):
-    from tunesmith.data.steps.model_filters import PerplexityStep
+    from tunesmith.prepare.steps.model_filters import PerplexityStep
 
     opts = dict(step="perplexity", model={"path": str(tiny_model_dir)}, write_score=True)
     lenient = PerplexityStep(PerplexityStep.Options(**opts, max_perplexity=1e9))
@@ -67,7 +67,7 @@ def test_perplexity_scores_and_thresholds(tiny_model_dir):
 
 
 def test_unknown_category_is_a_config_error():
-    from tunesmith.data.pipeline_config import step_options
+    from tunesmith.prepare.config import step_options
 
     with pytest.raises(ConfigError, match="unknown categories"):
         step_options({"step": "machine_text", "categories": ["nope"]})

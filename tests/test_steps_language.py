@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.language import LanguageDetector, LanguageStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.language import LanguageDetector, LanguageStep
 from tunesmith.errors import ConfigError
 
 
@@ -164,15 +164,15 @@ def test_language_keep_list_and_mixed():
 @pytest.mark.parametrize("bad,near", [("chinese", "zh"), ("Chinese", "zh"), ("zh-CN", "zh"), ("jp", "ja"),
                                       ("englsh", "en"), ("mixd", "mixed")])
 def test_a_bad_language_code_is_refused_with_a_suggestion(bad, near):
-    from tunesmith.data.pipeline_config import step_options
+    from tunesmith.prepare.config import step_options
 
     with pytest.raises(ConfigError, match=rf"'{bad}' is not a language code \(did you mean '{near}'\?\)"):
         step_options({"step": "language", "keep": [bad, "en"]}, 1)
 
 
 def test_every_code_fasttext_knows_is_accepted(detector):
-    from tunesmith.data.pipeline_config import step_options
-    from tunesmith.data.steps.language_codes import LANGUAGES
+    from tunesmith.prepare.config import step_options
+    from tunesmith.prepare.steps.language_codes import LANGUAGES
 
     assert len(LANGUAGES) == 176  # lid.176
     said = set()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.example import Example, Turn
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.machine_text import MachineTextStep
+from tunesmith.records.example import Example, Turn
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.machine_text import MachineTextStep
 from tunesmith.errors import ConfigError
 
 DATA = Path(__file__).parent / "data" / "machine_text"
@@ -234,7 +234,7 @@ def test_flags_are_counted_in_stats_and_drops_by_reason():
 
 
 def test_config_error_for_unknown_category_through_the_pipeline_config():
-    from tunesmith.data.pipeline_config import step_options
+    from tunesmith.prepare.config import step_options
 
     with pytest.raises(ConfigError, match="unknown categories"):
         step_options({"step": "machine_text", "categories": ["refusal", "nope"]})

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.meta import MetaStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.meta import MetaStep
 from tunesmith.errors import ConfigError
 
 
@@ -69,8 +69,8 @@ def test_meta_refuses_unsafe_or_broken_expressions(expr):
 
 @pytest.mark.parametrize("workers,engine", [(1, "local"), (2, "local"), (1, "ray")])
 def test_a_run_stops_at_the_first_mismatched_record(tmp_path, workers, engine):
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import PrepareConfig
+    from tunesmith.prepare.pipeline import prepare
+    from tunesmith.prepare.config import PrepareConfig
 
     if engine == "ray":
         pytest.importorskip("ray")

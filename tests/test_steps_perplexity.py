@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.model_filters import PerplexityStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.model_filters import PerplexityStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,9 @@ from collections import Counter
 import phonenumbers
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps import pii_find
-from tunesmith.data.steps.pii import PiiFinder, PiiStep, id15_valid, id18_valid, luhn_valid
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps import pii_find
+from tunesmith.prepare.steps.pii import PiiFinder, PiiStep, id15_valid, id18_valid, luhn_valid
 
 PROVINCES = ["110101", "310104", "440305", "510107", "330106", "420102", "610113", "210202"]
 W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.pii import PiiFinder, PiiStep, luhn_valid
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.pii import PiiFinder, PiiStep, luhn_valid
 
 FINDER = PiiFinder()
 
@@ -259,7 +259,7 @@ def test_stdnum_agrees_on_resident_ids_and_its_decoys_are_kept():
     from stdnum import luhn
     from stdnum.cn import uscc
 
-    from tunesmith.data.steps.pii import id18_valid
+    from tunesmith.prepare.steps.pii import id18_valid
 
     rng = random.Random(0)
     for _ in range(2000):

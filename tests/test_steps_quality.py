@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.quality import QualityStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.quality import QualityStep
 
 BAD_QUALITY = [
     (Example.single("Tell me a joke.", ""), "empty_output"),
@@ -157,7 +157,7 @@ ECHO_ALPHABET = "abcAxXYZ 你好，。!?_-İi\n"  # cases, Han, punctuation, and
        st.booleans())
 @settings(max_examples=300, deadline=None)
 def test_echo_prefilter_never_rejects_a_real_echo(output, other, same):
-    from tunesmith.data.steps.quality_text import NORMALISE, could_echo, same_words
+    from tunesmith.prepare.steps.quality_text import NORMALISE, could_echo, same_words
 
     other = output if same else other
     said = NORMALISE.sub("", output).lower()
@@ -172,7 +172,7 @@ _SENTENCE = st.text(alphabet="的是我们北京中国abc xyz", min_size=4, max_
 @given(_SENTENCE, st.integers(3, 8), st.sampled_from(["。", "！", "\n", ". "]))
 @settings(max_examples=200, deadline=None)
 def test_copies_of_one_sentence_are_a_loop(sentence, copies, end):
-    from tunesmith.data.steps.quality_text import loop_share
+    from tunesmith.prepare.steps.quality_text import loop_share
 
     assert loop_share((sentence + end) * copies) >= (copies - 1) / copies - 1e-9
 
@@ -180,7 +180,7 @@ def test_copies_of_one_sentence_are_a_loop(sentence, copies, end):
 @given(st.lists(st.integers(0, 10 ** 6), min_size=1, max_size=12, unique=True))
 @settings(max_examples=200, deadline=None)
 def test_sentences_that_differ_are_no_loop(numbers):
-    from tunesmith.data.steps.quality_text import loop_share
+    from tunesmith.prepare.steps.quality_text import loop_share
 
     text = "。".join(f"第{n}号房间的门是蓝色的" for n in numbers)
     assert loop_share(text) == 0.0
@@ -189,7 +189,7 @@ def test_sentences_that_differ_are_no_loop(numbers):
 @given(st.text(max_size=80))
 @settings(max_examples=300, deadline=None)
 def test_symbol_share_ascii_path_equals_the_regex(text):
-    from tunesmith.data.steps.quality_text import _SPECIAL, symbol_share
+    from tunesmith.prepare.steps.quality_text import _SPECIAL, symbol_share
 
     if text:
         assert symbol_share(text) == pytest.approx(len(_SPECIAL.findall(text)) / len(text))

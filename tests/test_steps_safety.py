@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.steps.lexicon import PhraseMatcher, TermBoundaries
-from tunesmith.data.steps.safety import SafetyStep
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.prepare.steps.lexicon import PhraseMatcher, TermBoundaries
+from tunesmith.prepare.steps.safety import SafetyStep
 from tunesmith.errors import ConfigError, TunesmithError
 
 DATA = Path(__file__).parent / "data" / "safety"

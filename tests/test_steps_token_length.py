@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunesmith.data.example import Example, Turn
-from tunesmith.data.steps import Drop
-from tunesmith.data.steps.model_filters import TokenLengthStep
-from tunesmith.data.steps.token_count import RenderedLengths, TrainingLengths, rendered_lengths
+from tunesmith.records.example import Example, Turn
+from tunesmith.prepare.steps import Drop
+from tunesmith.prepare.steps.model_filters import TokenLengthStep
+from tunesmith.prepare.steps.token_count import RenderedLengths, TrainingLengths, rendered_lengths
 from tunesmith.errors import ConfigError
 from tunesmith.text.render import TooLong, render
 from tunesmith.text.templates import get_template
@@ -230,7 +230,7 @@ def test_the_report_says_which_tokenizer_counted_and_its_tokens_per_chinese_char
 
 
 def test_neither_run_nor_model_is_a_clear_error_and_options_are_checked(tiny_model_dir, tmp_path):
-    from tunesmith.data.pipeline_config import step_options
+    from tunesmith.prepare.config import step_options
     from tunesmith.testing import tiny_llama
 
     with pytest.raises(ConfigError, match="needs the tokenizer you train with"):

@@ -28,9 +28,9 @@ from fastapi import FastAPI, Request  # module level: the handlers' annotations 
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tunesmith.cli import main
-from tunesmith.data.synth.cache import cache_key
-from tunesmith.data.synth.documents import read_documents
-from tunesmith.data.synth.split import tidy
+from tunesmith.synth.cache import cache_key
+from tunesmith.synth.documents import read_documents
+from tunesmith.synth.split import tidy
 
 DATA = Path(__file__).parent / "data" / "synth"
 DOCS = [DATA / "tea_zh.txt", DATA / "tea_en.txt", DATA / "bridges.md", DATA / "article_zh.html", DATA / "library.jsonl"]

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.synth.checks import AnswerCheck, QuestionCheck, clean_answer, clean_question
-from tunesmith.data.synth.documents import ReadReport, read_documents
-from tunesmith.data.synth.prompts import Prompts, detect_language
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.synth.checks import AnswerCheck, QuestionCheck, clean_answer, clean_question
+from tunesmith.synth.documents import ReadReport, read_documents
+from tunesmith.synth.prompts import Prompts, detect_language
 from tunesmith.errors import ConfigError, DataError
 
 DATA = Path(__file__).parent / "data" / "synth"

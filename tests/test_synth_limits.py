@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from tunesmith.data.example import Example
-from tunesmith.data.steps.base import Drop
-from tunesmith.data.synth.checks import QuestionCheck, clean_question
+from tunesmith.records.example import Example
+from tunesmith.prepare.steps.base import Drop
+from tunesmith.synth.checks import QuestionCheck, clean_question
 
 PASSAGE = " ".join(f"Sentence {i} says green tea is brewed at eighty degrees, not boiling." for i in range(40))
 
@@ -41,7 +41,7 @@ def test_questions_of_normal_length_are_judged_as_before():
 def test_a_document_line_nested_past_the_json_reader_is_a_bad_line_with_its_place(tmp_path):
     import pytest
 
-    from tunesmith.data.synth.documents import ReadReport, read_documents
+    from tunesmith.synth.documents import ReadReport, read_documents
     from tunesmith.errors import DataError
 
     deep = '{"text": ' + "[" * 5000 + "]" * 5000 + "}"

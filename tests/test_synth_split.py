@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tunesmith.data.synth.documents import read_documents
-from tunesmith.data.synth.split import estimate_tokens, split, tidy
+from tunesmith.synth.documents import read_documents
+from tunesmith.synth.split import estimate_tokens, split, tidy
 
 DATA = Path(__file__).parent / "data" / "synth"
 SENTENCE_END = tuple("。！？.!?”")

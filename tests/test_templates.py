@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import ConfigError, ModelLoadError
 from tunesmith.text.render import render, render_prompt, stop_token_ids
 from tunesmith.text.spm import PROBES, encode_plain, ensure_faithful, mismatches

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from tunesmith.errors import DataError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.train.data import _read
 
 DEEP = '{"instruction": "q", "output": "a", "x": ' + "[" * 5000 + "]" * 5000 + "}"

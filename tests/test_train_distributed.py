@@ -34,7 +34,7 @@ def samples(n=8, seed=0):
 def run(out_dir: str, model_dir: str, strategy: str, grad_accum: int, method: str = "lora") -> list[float]:
     import torch
 
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
     from tunesmith.train.loop import train
 
     torch.set_num_threads(1)

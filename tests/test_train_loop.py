@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from tunesmith.errors import ConfigError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import IGNORE_INDEX, Sample
 from tunesmith.train import loop
 from tunesmith.train.loop import train
@@ -59,7 +59,7 @@ def trained_weights(run_dir):
 
 def test_run_folder_from_data_files(tiny_model_dir, tmp_path):
     from tunesmith import config as config_module
-    from tunesmith.train.run_folder import load_trained
+    from tunesmith.runs.folder import load_trained
 
     data = write_alpaca(tmp_path / "train.jsonl")
     cfg = config(tiny_model_dir, tmp_path / "run", max_steps=None, epochs=2, eval_every=2)

@@ -8,7 +8,7 @@ import torch
 from test_train_loop import config, samples
 
 from tunesmith.model import methods
-from tunesmith.run_config import MethodConfig
+from tunesmith.runs.config import MethodConfig
 from tunesmith.text.batching import pack_batch, pad_batch
 from tunesmith.train.loop import train
 from tunesmith.train.loss import micro_batch_loss, split_head

@@ -22,8 +22,8 @@ EXAMPLE = ROOT / "examples" / "prepare.yaml"
 
 def make_workspace(root: Path) -> Path:
     """What a user has before opening the UI: raw data, its `data prepare` output, a model folder."""
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import load_config
+    from tunesmith.prepare.pipeline import prepare
+    from tunesmith.prepare.config import load_config
     from tunesmith.testing import tiny_llama
 
     (root / "data").mkdir(parents=True)
@@ -107,7 +107,7 @@ def test_a_prepare_folder_shows_kept_rejected_and_the_report(client, workspace):
 def test_render_marks_the_answer_and_end_token_trained_and_the_prompt_masked(client, workspace):
     from transformers import AutoTokenizer
 
-    from tunesmith.data import formats
+    from tunesmith.records import formats
     from tunesmith.text.render import render
     from tunesmith.text.templates import get_template
 
@@ -155,7 +155,7 @@ def test_the_server_answers_a_bug_with_a_message_and_keeps_serving(workspace, mo
 # ---------------------------------------------------------------------------------------------
 
 def test_the_form_is_runconfig(client):
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
 
     schema = client.get("/api/train/schema").json()
     keys = {f["key"] for s in schema["sections"] for f in s["fields"]}
@@ -183,7 +183,7 @@ def test_validation_names_the_field(client, changes, field, says):
 def test_a_valid_form_gives_the_command_the_yaml_and_the_library_estimate(client, workspace):
     from tunesmith import config
     from tunesmith.commands.train import load_config
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
     from tunesmith.train import estimate as est
 
     values = form_values(client, method__r="4", train__max_steps="7")

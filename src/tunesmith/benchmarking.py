@@ -20,7 +20,7 @@ def tunesmith_train_steps(*, shape_config: dict, method: str, samples: list[list
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from tunesmith.config import validate
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
     from tunesmith.testing import tiny_tokenizer_dir
     from tunesmith.text.batching import Sample
     from tunesmith.train.loop import train

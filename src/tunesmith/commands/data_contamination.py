@@ -26,7 +26,7 @@ OUT_STEM.unreadable.jsonl (never silently dropped).
 
 
 def register(data_sub) -> None:
-    from tunesmith.data.formats import FORMATS, WRITE_FORMATS
+    from tunesmith.records.formats import FORMATS, WRITE_FORMATS
 
     p = data_sub.add_parser("contamination", help="find (and remove) training records that duplicate eval records",
                             description="Report training records that exactly or nearly duplicate records of "
@@ -57,9 +57,9 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    from tunesmith.data.contamination import find_contamination
-    from tunesmith.data.example import FIELD_NAMES
-    from tunesmith.data.formats import BadRecord, detect, read, write
+    from tunesmith.dedup.contamination import find_contamination
+    from tunesmith.records.example import FIELD_NAMES
+    from tunesmith.records.formats import BadRecord, detect, read, write
     from tunesmith.errors import ConfigError, DataError
     from tunesmith.io import atomic_write_text as _atomic_text
 

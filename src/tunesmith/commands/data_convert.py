@@ -23,7 +23,7 @@ converted and each bad record goes, with its reason, to OUT_STEM.rejects.jsonl.
 
 
 def register(data_sub) -> None:
-    from tunesmith.data.formats import FORMATS, WRITE_FORMATS
+    from tunesmith.records.formats import FORMATS, WRITE_FORMATS
 
     p = data_sub.add_parser("convert", help="convert data between formats (alpaca, sharegpt, messages, ...)",
                             description="Convert a data file to another record format or file type.",
@@ -43,7 +43,7 @@ def register(data_sub) -> None:
 def run(args) -> int:
     import sys
 
-    from tunesmith.data.formats.convert import convert, parse_columns
+    from tunesmith.records.formats.convert import convert, parse_columns
 
     result = convert(args.input, args.output, to=args.to, format=args.format, columns=parse_columns(args.columns),
                      skip_bad=args.skip_bad, encoding=args.encoding, rejects=args.rejects,

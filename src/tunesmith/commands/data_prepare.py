@@ -42,8 +42,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from tunesmith.config import to_yaml
-    from tunesmith.data.pipeline import prepare
-    from tunesmith.data.pipeline_config import load_config
+    from tunesmith.prepare.pipeline import prepare
+    from tunesmith.prepare.config import load_config
     from tunesmith.errors import ConfigError
 
     if args.list_steps:
@@ -74,7 +74,7 @@ def run(args) -> int:
 
 
 def list_steps() -> str:
-    from tunesmith.data.steps import STEPS, SetStep
+    from tunesmith.prepare.steps import STEPS, SetStep
 
     lines = []
     for name, cls in STEPS.items():

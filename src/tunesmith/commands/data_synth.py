@@ -75,7 +75,7 @@ def register(data_sub) -> None:
 
 def run(args) -> int:
     from tunesmith.config import load, to_yaml
-    from tunesmith.data.synth.config import SynthConfig
+    from tunesmith.synth.config import SynthConfig
     from tunesmith.errors import ConfigError
 
     docs, overrides = _split_items(args.items)
@@ -88,7 +88,7 @@ def run(args) -> int:
     if not args.out:
         raise ConfigError("--out is missing", "name the output file, e.g. --out synth.jsonl")
 
-    from tunesmith.data.synth.run import synthesize
+    from tunesmith.synth.run import synthesize
 
     result = synthesize(docs, args.out, cfg, progress=not args.no_progress)
     u = result.usage

@@ -17,7 +17,7 @@ prompt dimmed. Statistics: token length distribution, truncation rate (samples c
 
 
 def register(sub) -> None:
-    from tunesmith.data.formats import FORMATS
+    from tunesmith.records.formats import FORMATS
     from tunesmith.text.templates import TEMPLATE_NAMES
 
     p = sub.add_parser("inspect", help="show rendered samples with their loss mask, and token statistics",
@@ -41,7 +41,7 @@ def run(args) -> int:
     import json
     import sys
 
-    from tunesmith.text.inspect import inspect, load_tokenizer_for
+    from tunesmith.evaluate.inspect import inspect, load_tokenizer_for
 
     tokenizer = load_tokenizer_for(args.tokenizer)
     result = inspect(args.data, args.template, tokenizer, max_seq_len=args.max_seq_len, train_on=args.train_on,
@@ -59,7 +59,7 @@ def _show(result, tokenizer, args) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from tunesmith.text.inspect import segments
+    from tunesmith.evaluate.inspect import segments
 
     console = Console(highlight=False)
     for example, rendered in result.samples:

@@ -49,7 +49,7 @@ def register(sub) -> None:
 
 def load_config(args):
     from tunesmith import config
-    from tunesmith.run_config import RunConfig
+    from tunesmith.runs.config import RunConfig
 
     path, overrides = args.config, list(args.overrides)
     if path is not None and "=" in path and not path.endswith((".yaml", ".yml")):

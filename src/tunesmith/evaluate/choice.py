@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError
 
 LETTERS = "ABCDEFGH"

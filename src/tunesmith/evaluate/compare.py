@@ -65,7 +65,7 @@ class Evaluation:
 
 def read_records(path) -> tuple[list, list[str]]:
     """Records with an answer (Examples) and the problems of those that could not be read."""
-    from tunesmith.data.formats import BadRecord, read
+    from tunesmith.records.formats import BadRecord, read
 
     good, bad = [], []
     for item in read(path):

@@ -51,7 +51,7 @@ def _load(spec: Path, dequantize: bool):
     from tunesmith.config import ModelConfig
     from tunesmith.export.chat_templates import jinja_for
     from tunesmith.model.load import load_tokenizer
-    from tunesmith.train.run_folder import RunFolder, read_config
+    from tunesmith.runs.folder import RunFolder, read_config
 
     folder = RunFolder(spec)
     if folder.config.is_file():
@@ -59,7 +59,7 @@ def _load(spec: Path, dequantize: bool):
         if (folder.model / "config.json").is_file():
             from transformers import AutoTokenizer
 
-            from tunesmith.train.run_folder import faithful_tokenizer
+            from tunesmith.runs.folder import faithful_tokenizer
 
             model = AutoModelForCausalLM.from_pretrained(folder.model, dtype=torch.float32)
             tokenizer = faithful_tokenizer(AutoTokenizer.from_pretrained(folder.model), cfg)

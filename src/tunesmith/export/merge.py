@@ -83,7 +83,7 @@ def merge_in_memory(run_dir: str | Path, *, dequantize: bool = False, device=Non
     from peft import PeftModel
 
     from tunesmith.model.load import load_model, load_tokenizer
-    from tunesmith.train.run_folder import RunFolder, read_config
+    from tunesmith.runs.folder import RunFolder, read_config
 
     run_dir = Path(run_dir)
     folder = RunFolder(run_dir)
@@ -162,7 +162,7 @@ def merge_run(run_dir: str | Path, out_dir: str | Path, *, dequantize: bool = Fa
 def _tokenizer_from(path: Path, run_cfg):
     from transformers import AutoTokenizer
 
-    from tunesmith.train.run_folder import faithful_tokenizer
+    from tunesmith.runs.folder import faithful_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=run_cfg.model.use_fast_tokenizer)
     return faithful_tokenizer(tokenizer, run_cfg)

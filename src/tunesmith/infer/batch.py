@@ -33,7 +33,7 @@ class BatchSummary:
 
 def generate_file(target, in_path: str | Path, out_path: str | Path, sampling: Sampling, *,
                   batch_size: int = 8, strict: bool = False, progress: bool = True) -> BatchSummary:
-    from tunesmith.data.formats import BadRecord, read
+    from tunesmith.records.formats import BadRecord, read
 
     rows: list[dict] = []
     prompts: list[list[int]] = []

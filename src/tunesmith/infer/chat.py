@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, TextIO
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import TunesmithError
 from tunesmith.infer.generate import Generation, Sampling, fit
 

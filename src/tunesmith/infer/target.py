@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError, ModelLoadError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 
 
 @dataclass
@@ -111,7 +111,7 @@ def open_target(spec: str | Path, *, template: str | None = None, dtype: str | N
 
     path = Path(spec).expanduser()
     if is_run_dir(path):
-        from tunesmith.train.run_folder import load_trained
+        from tunesmith.runs.folder import load_trained
 
         model, tokenizer, run = load_trained(path, device=device)
         name = template or run.template.name

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from tunesmith.errors import ConfigError
-from tunesmith.run_config import MethodConfig
+from tunesmith.runs.config import MethodConfig
 
 PROMPT_LEARNING = ("prefix", "prompt", "ptuning")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj")

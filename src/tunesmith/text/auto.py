@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from tunesmith.data.example import Turn
+from tunesmith.records.example import Turn
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.text.templates import Piece, Template
 

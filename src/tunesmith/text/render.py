@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunesmith.data.example import Example, Turn
+from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError
 from tunesmith.text.spm import encode_plain
 from tunesmith.text.templates import Piece, Template

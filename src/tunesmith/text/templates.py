@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tunesmith.data.example import Turn
+from tunesmith.records.example import Turn
 from tunesmith.errors import ConfigError
 
 PieceRole = Literal["prompt", "answer", "end", "glue"]

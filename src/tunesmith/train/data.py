@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass, field
 
 from tunesmith.errors import ConfigError, DataError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Sample
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def build(cfg: RunConfig, tokenizer) -> TrainData:
 
 
 def _read(paths: list[str], cfg: RunConfig, stats: dict) -> list:
-    from tunesmith.data.formats import BadRecord, read
+    from tunesmith.records.formats import BadRecord, read
 
     examples = []
     for path in paths:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 
 from tunesmith.errors import ConfigError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2

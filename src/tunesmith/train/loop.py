@@ -23,14 +23,14 @@ import torch
 from tunesmith.model import catalog
 from tunesmith.model import load as model_load
 from tunesmith.model import methods
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Batcher, Sample
 from tunesmith.train import checkpoint, distributed, plots, schedule
 from tunesmith.train.loss import micro_batch_loss, split_head
 from tunesmith.train.metrics import MetricsLog
 from tunesmith.train.preflight import check_before_loading, check_after_loading, resolve
 from tunesmith.io import atomic_dir
-from tunesmith.train.run_folder import RunFolder
+from tunesmith.runs.folder import RunFolder
 
 log = logging.getLogger(__name__)
 

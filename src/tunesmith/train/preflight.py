@@ -17,7 +17,7 @@ import torch
 
 from tunesmith.errors import ConfigError
 from tunesmith.model import methods
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 
 log = logging.getLogger(__name__)
 

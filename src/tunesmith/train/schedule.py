@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from tunesmith.run_config import TrainConfig
+from tunesmith.runs.config import TrainConfig
 
 
 def total_steps(cfg: TrainConfig, micro_batches_per_epoch: int, world_size: int = 1) -> int:

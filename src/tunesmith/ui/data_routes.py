@@ -104,7 +104,7 @@ async def render(request: Request, body: RenderRequest) -> dict:
 
 
 def _render(root: Path, body: RenderRequest) -> dict:
-    from tunesmith.data.formats import BadRecord
+    from tunesmith.records.formats import BadRecord
 
     source = data_source.open_source(root, body.path)
     item = data_source.record(source, body.which, body.index)

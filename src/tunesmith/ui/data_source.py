@@ -13,9 +13,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith.data import formats
-from tunesmith.data.example import Example
-from tunesmith.data.formats import BadRecord
+from tunesmith.records import formats
+from tunesmith.records.example import Example
+from tunesmith.records.formats import BadRecord
 from tunesmith.ui.cache import Lru
 from tunesmith.ui.errors import FieldError, blame
 from tunesmith.ui.paths import confine, inside, name_or_path
@@ -167,7 +167,7 @@ def record(source: Source, which: str, index: int) -> Example | BadRecord:
 # ---------------------------------------------------------------------------------------------
 
 def tokenizer(root: Path, spec: str):
-    from tunesmith.text.inspect import load_tokenizer_for
+    from tunesmith.evaluate.inspect import load_tokenizer_for
 
     if not spec or not spec.strip():
         raise FieldError("tokenizer", "choose a tokenizer", "a model or tokenizer folder, or an embedded name "
@@ -179,7 +179,7 @@ def tokenizer(root: Path, spec: str):
 
 def render(example: Example, tok, template_name: str, max_seq_len: int, train_on: str, truncation: str,
            system: str | None) -> dict:
-    from tunesmith.text.inspect import segments
+    from tunesmith.evaluate.inspect import segments
     from tunesmith.text.render import render as render_sample
     from tunesmith.text.templates import get_template
 

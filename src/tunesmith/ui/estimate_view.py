@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 
 from tunesmith.errors import TunesmithError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.ui.cache import Lru
 
 _cache = Lru(32)

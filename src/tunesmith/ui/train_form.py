@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from tunesmith.errors import TunesmithError
-from tunesmith.run_config import RunConfig
+from tunesmith.runs.config import RunConfig
 from tunesmith.ui.errors import FieldError
 from tunesmith.ui.paths import confine, name_or_path
 
@@ -260,7 +260,7 @@ def _preflight(cfg: RunConfig, root: Path) -> None:
     from tunesmith.model.load import default_device
     from tunesmith.train.distributed import Dist
     from tunesmith.train.preflight import check_before_loading, resolve
-    from tunesmith.train.run_folder import RunFolder
+    from tunesmith.runs.folder import RunFolder
 
     check_before_loading(resolve(cfg), Dist(device=default_device()), RunFolder(_under(root, cfg.output_dir)),
                          resume=None, overwrite=False)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from tunesmith.train.metrics import read as read_metrics
-from tunesmith.train.run_folder import RunFolder
+from tunesmith.runs.folder import RunFolder
 from tunesmith.ui.errors import FieldError
 
 LOG_TAIL_LINES = 40
