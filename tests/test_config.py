@@ -77,3 +77,63 @@ def test_commented_yaml_round_trips():
     assert "# An embedded model name" in text  # field descriptions become comments
     again = config.validate(Outer, __import__("yaml").safe_load(text))
     assert again == cfg
+
+
+# --- overrides anywhere on the command line (issue #21 item 3) --------------------------------
+
+RUN = "configs/smollm2-lora.yaml"
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", RUN, "--print-config", "train.lr=2e-4", "method.r=4"],
+    ["train", "--print-config", "train.lr=2e-4", RUN, "method.r=4"],
+    ["train", "train.lr=2e-4", "--print-config", "method.r=4", RUN],
+    ["estimate", RUN, "--device", "cpu", "train.lr=2e-4", "--print-config", "method.r=4"],
+])
+def test_overrides_may_come_before_between_or_after_the_options(argv, capsys):
+    import yaml
+
+    from tunesmith.cli import main
+
+    assert main(argv) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["train"]["lr"] == pytest.approx(2e-4)
+    assert printed["method"]["r"] == 4
+
+
+def test_data_prepare_takes_overrides_after_its_options(capsys):
+    import yaml
+
+    from tunesmith.cli import main
+
+    assert main(["data", "prepare", "--print-config", "workers=3", "examples/prepare.yaml"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["workers"] == 3
+
+
+def test_every_command_with_overrides_parses_them_intermixed():
+    """A command added later with a KEY=VALUE positional gets the same parsing without opting in."""
+    import argparse
+
+    from tunesmith.cli import IntermixedParser, _takes_overrides, build_parser
+
+    def parsers(p):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for child in a.choices.values():
+                    yield child
+                    yield from parsers(child)
+
+    found = [p for p in parsers(build_parser()) if _takes_overrides(p)]
+    assert {p.prog for p in found} >= {"tunesmith train", "tunesmith estimate", "tunesmith data prepare",
+                                       "tunesmith data synth"}
+    assert all(isinstance(p, IntermixedParser) for p in found)
+
+
+def test_the_config_file_among_positionals_in_any_order(tmp_path, monkeypatch):
+    assert config.split_positionals(["a.b=1", "run.yaml", "c=2"]) == ("run.yaml", ["a.b=1", "c=2"])
+    assert config.split_positionals(["a.b=1"]) == (None, ["a.b=1"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x=1.yaml").write_text("{}")  # a file whose name looks like an override is still the file
+    assert config.split_positionals(["x=1.yaml", "a=1"]) == ("x=1.yaml", ["a=1"])
+    with pytest.raises(ConfigError, match="more than one config file"):
+        config.split_positionals(["a.yaml", "b.yaml"])

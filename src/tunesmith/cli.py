@@ -39,9 +39,32 @@ tunesmith: instruction fine-tuning of Llama-family models.
   fine-tune          tunesmith train run.yaml train.lr=2e-4
   use the result     tunesmith chat runs/my-run
 
-Every command that takes a YAML config also takes dotted overrides (key.sub=value) and
---print-config, which shows the resolved config with a comment on every key.
+Every command that takes a YAML config also takes dotted overrides (key.sub=value), before,
+between or after the options, and --print-config, which shows the resolved config with a comment
+on every key.
 """
+
+
+class IntermixedParser(argparse.ArgumentParser):
+    """A command's positionals may come before, between or after its options
+    (`train run.yaml --print-config train.lr=2e-4`): plain argparse fills `config` and `overrides`
+    from the first run of positionals and refuses the ones after an option as unrecognized."""
+
+    _inside = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inside:  # parse_known_intermixed_args calls back into this method
+            return super().parse_known_args(args, namespace)
+        self._inside = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inside = False
+
+
+def _takes_overrides(parser: argparse.ArgumentParser) -> bool:
+    return any(a.dest in ("overrides", "items") and not a.option_strings and a.nargs == "*"
+               for a in parser._actions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"tunesmith.commands.{name}").register(sub)
+    _intermix(sub)
     return parser
+
+
+def _intermix(sub: argparse._SubParsersAction) -> None:
+    """Every (nested) command with a KEY=VALUE positional parses its arguments intermixed."""
+    for parser in sub.choices.values():
+        if _takes_overrides(parser):
+            parser.__class__ = IntermixedParser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _intermix(action)
 
 
 def main(argv: list[str] | None = None) -> int:

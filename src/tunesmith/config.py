@@ -12,6 +12,7 @@ The schema classes of each command live next to the code that uses them; the mac
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,19 @@ def load(schema: type[BaseModel], path: str | Path | None = None, overrides: lis
         data = read_yaml(path)
     data = apply_overrides(data, overrides)
     return validate(schema, data, source)
+
+
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.-]*=")
+
+
+def split_positionals(items: list[str]) -> tuple[str | None, list[str]]:
+    """(config file, overrides) from a command's positionals, given in any order: `key=value` items are
+    overrides unless a file of that name exists; the one other item is the config file."""
+    files = [i for i in items if not OVERRIDE.match(i) or Path(i).is_file()]
+    if len(files) > 1:
+        raise ConfigError(f"more than one config file given: {', '.join(files)}",
+                          "give one YAML file; settings from another go as key=value overrides")
+    return (files[0] if files else None), [i for i in items if i not in files]
 
 
 def read_yaml(path: str | Path) -> dict:

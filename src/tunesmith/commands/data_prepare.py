@@ -41,7 +41,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tunesmith.config import to_yaml
+    from tunesmith.config import split_positionals, to_yaml
     from tunesmith.prepare.pipeline import prepare
     from tunesmith.prepare.config import load_config
     from tunesmith.errors import ConfigError
@@ -49,9 +49,10 @@ def run(args) -> int:
     if args.list_steps:
         print(list_steps())
         return 0
-    if args.config is None:
+    path, overrides = split_positionals([args.config, *args.overrides] if args.config else args.overrides)
+    if path is None:
         raise ConfigError("no pipeline config given", "tunesmith data prepare pipeline.yaml (see --help)")
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(path, overrides)
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0

@@ -33,28 +33,11 @@ has the counts (requests, retries, cache hits, tokens). Feed the output to `tune
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
-class _Intermixed(argparse.ArgumentParser):
-    """Documents and key=value overrides may come before, between or after the options
-    (`synth docs/ --out qa.jsonl backend.concurrency=8`); plain argparse stops at the first option."""
-
-    _inside = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if self._inside:   # parse_known_intermixed_args calls back into this method
-            return super().parse_known_args(args, namespace)
-        self._inside = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inside = False
-
-
 def register(data_sub) -> None:
     p = data_sub.add_parser("synth", help="build instruction records from raw documents with an LLM",
                             description="Split documents into passages and ask an LLM for a question (and "
                                         "optionally an answer) about each: Alpaca records out.",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.__class__ = _Intermixed  # the group's add_parser makes plain parsers; this one parses intermixed
     p.add_argument("items", nargs="*", metavar="DOCS|key=value",
                    help="documents or folders, and dotted config overrides (backend.concurrency=8)")
     p.add_argument("--out", "-o", help="output file (.jsonl, .json, .csv, .parquet) of Alpaca records")

@@ -51,9 +51,7 @@ def load_config(args):
     from tunesmith import config
     from tunesmith.runs.config import RunConfig
 
-    path, overrides = args.config, list(args.overrides)
-    if path is not None and "=" in path and not path.endswith((".yaml", ".yml")):
-        path, overrides = None, [path] + overrides  # only overrides were given
+    path, overrides = config.split_positionals([args.config, *args.overrides] if args.config else args.overrides)
     return config.load(RunConfig, path, overrides)
 
 
