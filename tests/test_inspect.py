@@ -41,7 +41,7 @@ def test_statistics_match_rendering_by_hand(data_file, tok):
     s = inspect(data_file, "llama2", tok, max_seq_len=4096).summary()
     assert (s["records"], s["bad_records"], s["rendered"], s["truncated"]) == (3, 1, 3, 0)
     assert s["tokens"] == sum(len(r.input_ids) for r in by_hand)
-    assert s["trained_tokens"] == sum(r.trained for r in by_hand)
+    assert s["trained_tokens"] == sum(r.trained_tokens for r in by_hand)
     assert s["length"]["max"] == max(len(r.input_ids) for r in by_hand)
     zh = s["tokens_per_char"]["zh"]
     chars = sum(len(t) for t in RECORDS[1].texts())

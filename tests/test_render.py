@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError
-from tunesmith.text.render import IGNORE, TooLong, render, render_prompt, stop_token_ids
+from tunesmith.text.render import TooLong, render, render_prompt, stop_token_ids
+from tunesmith.text.sample import IGNORE_INDEX
 from tunesmith.text.spm import ensure_faithful
 from tunesmith.text.templates import add_chatml_tokens, get_template
 from tests.test_templates import CHATML_JINJA, LLAMA2_CHAT_JINJA
@@ -71,7 +72,7 @@ def test_labels_are_exactly_the_assistant_spans(name, tokenizers, example):
     stops = set(stop_token_ids(template, tok))
     # Independent of the pieces: the span of assistant turn k is what render(turns[:k+1]) adds after
     # render_prompt(turns[:k]); everything else is prompt.
-    expected = [IGNORE] * len(r.input_ids)
+    expected = [IGNORE_INDEX] * len(r.input_ids)
     for k in range(1, len(example.turns), 2):
         start = len(render_prompt(Example(example.turns[:k], example.system), template, tok))
         full = render(Example(example.turns[:k + 1], example.system), template, tok, max_seq_len=100_000).input_ids
@@ -84,8 +85,8 @@ def test_labels_are_exactly_the_assistant_spans(name, tokenizers, example):
         # The trained tokens spell the answer (llama2 strips it, as Meta does).
         assert tok.decode(trained).strip() == (want.strip() if name.endswith("llama2") else want).strip()
     assert r.labels == expected
-    assert tok.pad_token_id not in [x for x in r.labels if x != IGNORE]
-    assert r.labels[-1] in stops or r.labels[-1] == IGNORE and name.startswith("auto")
+    assert tok.pad_token_id not in [x for x in r.labels if x != IGNORE_INDEX]
+    assert r.labels[-1] in stops or r.labels[-1] == IGNORE_INDEX and name.startswith("auto")
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -110,9 +111,9 @@ def test_train_on_last_trains_only_the_last_answer(name, tokenizers):
     every = render(TWO_TURNS, template, tok, max_seq_len=4096)
     last = render(TWO_TURNS, template, tok, max_seq_len=4096, train_on="last")
     prompt = len(render_prompt(TWO_TURNS, template, tok))
-    assert all(x == IGNORE for x in last.labels[:prompt])
+    assert all(x == IGNORE_INDEX for x in last.labels[:prompt])
     assert last.labels[prompt:] == every.labels[prompt:]
-    assert any(x != IGNORE for x in every.labels[:prompt])
+    assert any(x != IGNORE_INDEX for x in every.labels[:prompt])
 
 
 @pytest.mark.parametrize("name", ["llama2", "llama2-zh", "chatml"])

@@ -116,7 +116,7 @@ def test_render_marks_the_answer_and_end_token_trained_and_the_prompt_masked(cli
     example = next(iter(formats.read(workspace / "prepared" / "train.jsonl")))
     tok = AutoTokenizer.from_pretrained(workspace / "tiny-llama")
     expected = render(example, get_template("llama2", tok), tok, max_seq_len=256)
-    assert r["tokens"] == len(expected.input_ids) and r["trained"] == expected.trained
+    assert r["tokens"] == len(expected.input_ids) and r["trained"] == expected.trained_tokens
     trained = "".join(s["text"] for s in r["segments"] if s["trained"])
     masked = "".join(s["text"] for s in r["segments"] if not s["trained"])
     assert example.output in trained and trained.rstrip().endswith("</s>")

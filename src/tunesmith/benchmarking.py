@@ -22,7 +22,7 @@ def tunesmith_train_steps(*, shape_config: dict, method: str, samples: list[list
     from tunesmith.config import validate
     from tunesmith.runs.config import RunConfig
     from tunesmith.testing import tiny_tokenizer_dir
-    from tunesmith.text.batching import Sample
+    from tunesmith.text.sample import IGNORE_INDEX, Sample
     from tunesmith.train.loop import train
 
     varlen = len({len(s) for s in samples}) > 1
@@ -46,7 +46,7 @@ def tunesmith_train_steps(*, shape_config: dict, method: str, samples: list[list
             "output_dir": str(Path(tmp) / "run"),
         }
         run_cfg = validate(RunConfig, cfg, "benchmark")
-        rendered = [Sample(s, [-100] + s[1:]) for s in samples]
+        rendered = [Sample(s, [IGNORE_INDEX] + s[1:]) for s in samples]
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         result = train(run_cfg, samples=rendered, progress=False, overwrite=True)

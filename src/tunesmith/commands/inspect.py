@@ -18,18 +18,22 @@ prompt dimmed. Statistics: token length distribution, truncation rate (samples c
 
 def register(sub) -> None:
     from tunesmith.records.formats import FORMATS
+    from tunesmith.runs.config import TemplateConfig
     from tunesmith.text.templates import TEMPLATE_NAMES
+
+    defaults = TemplateConfig()  # what `train` renders with when a run config leaves the template alone
 
     p = sub.add_parser("inspect", help="show rendered samples with their loss mask, and token statistics",
                        description="Render a data file with a chat template and tokenizer, as training will.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="data file (.json, .jsonl, .csv, .parquet, .txt)")
-    p.add_argument("--template", default="auto", choices=TEMPLATE_NAMES, help="chat template (default: auto)")
+    p.add_argument("--template", default=defaults.name, choices=TEMPLATE_NAMES,
+                   help="chat template (default: %(default)s, the tokenizer's own)")
     p.add_argument("--tokenizer", required=True, help="model or tokenizer folder, embedded name (smollm2), or hub id")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="record format (default: detect)")
-    p.add_argument("--max-seq-len", type=int, default=1024)
-    p.add_argument("--train-on", default="all", choices=("all", "last"))
-    p.add_argument("--truncation", default="cut_oldest", choices=("cut_oldest", "drop"))
+    p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len)
+    p.add_argument("--train-on", default=defaults.train_on, choices=("all", "last"))
+    p.add_argument("--truncation", default=defaults.truncation, choices=("cut_oldest", "drop"))
     p.add_argument("--system", help="system prompt for records without one")
     p.add_argument("--samples", type=int, default=3, help="rendered samples to show (default 3)")
     p.add_argument("--limit", type=int, help="inspect only the first N records")
@@ -65,7 +69,7 @@ def _show(result, tokenizer, args) -> None:
     for example, rendered in result.samples:
         where = f"{example.meta.get('source')}:{example.meta.get('line')}"
         note = f", {rendered.turns_cut} oldest turns cut" if rendered.truncated else ""
-        console.rule(f"{where}  {len(rendered.input_ids)} tokens, {rendered.trained} trained{note}")
+        console.rule(f"{where}  {len(rendered.input_ids)} tokens, {rendered.trained_tokens} trained{note}")
         text = Text()
         for piece, trained in segments(rendered, tokenizer):
             text.append(piece, style="bold green" if trained else "dim")

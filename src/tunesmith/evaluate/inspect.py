@@ -15,7 +15,8 @@ from tunesmith.records import formats
 from tunesmith.records.example import Example
 from tunesmith.records.formats import BadRecord
 from tunesmith.errors import TunesmithError
-from tunesmith.text.render import IGNORE, Rendered, TooLong, render
+from tunesmith.text.render import TooLong, render
+from tunesmith.text.sample import IGNORE_INDEX, Sample
 from tunesmith.text.spm import encode_plain, ensure_faithful
 from tunesmith.text.templates import get_template
 
@@ -32,7 +33,7 @@ class Inspection:
     trained: int = 0
     # script -> [records, characters, tokens] of the records' own text (no template)
     by_script: dict = field(default_factory=dict)
-    samples: list[tuple[Example, Rendered]] = field(default_factory=list)
+    samples: list[tuple[Example, Sample]] = field(default_factory=list)
 
     def summary(self) -> dict:
         lengths = sorted(self.lengths)
@@ -96,7 +97,7 @@ def inspect(path, template_name: str, tokenizer, *, max_seq_len: int = 1024, tra
         result.truncated += r.truncated
         result.lengths.append(len(r.input_ids))
         result.tokens += len(r.input_ids)
-        result.trained += r.trained
+        result.trained += r.trained_tokens
         if len(result.samples) < samples:
             result.samples.append((item, r))
     return result
@@ -118,11 +119,11 @@ def _count_script(result: Inspection, example: Example, tokenizer) -> None:
     entry[2] += sum(len(encode_plain(tokenizer, t)) for t in texts)
 
 
-def segments(rendered: Rendered, tokenizer) -> list[tuple[str, bool]]:
+def segments(rendered: Sample, tokenizer) -> list[tuple[str, bool]]:
     """(text, trained) runs of a rendered sample, decoded for display (special tokens shown)."""
     runs: list[tuple[list[int], bool]] = []
     for tid, label in zip(rendered.input_ids, rendered.labels):
-        trained = label != IGNORE
+        trained = label != IGNORE_INDEX
         if runs and runs[-1][1] == trained:
             runs[-1][0].append(tid)
         else:

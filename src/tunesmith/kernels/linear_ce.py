@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+from tunesmith.text.sample import IGNORE_INDEX
 
 
 class _LinearCrossEntropy(torch.autograd.Function):

@@ -20,30 +20,11 @@ same order and skips to N, so the data position needs no state of its own.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
 import torch
 
-IGNORE_INDEX = -100
+from tunesmith.text.sample import IGNORE_INDEX, Sample
 MEGABATCH = 50  # length grouping sorts within windows of 50 micro-batches, then shuffles the batches
-
-
-@dataclass
-class Sample:
-    input_ids: list[int]
-    labels: list[int]
-
-    def __post_init__(self):
-        if len(self.input_ids) != len(self.labels):
-            raise ValueError(f"input_ids ({len(self.input_ids)}) and labels ({len(self.labels)}) differ in length")
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    @property
-    def trained_tokens(self) -> int:
-        """Tokens that carry loss: labels[0] is never a target (token t predicts token t+1)."""
-        return sum(1 for y in self.labels[1:] if y != IGNORE_INDEX)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,27 +15,11 @@ still exactly the start of the training ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError
+from tunesmith.text.sample import IGNORE_INDEX, Sample
 from tunesmith.text.spm import encode_plain
 from tunesmith.text.templates import Piece, Template
-
-IGNORE = -100
-
-
-@dataclass
-class Rendered:
-    input_ids: list[int]
-    labels: list[int]
-    truncated: bool = False
-    turns_cut: int = 0  # oldest turns removed to fit max_seq_len
-
-    @property
-    def trained(self) -> int:
-        return sum(1 for x in self.labels if x != IGNORE)
-
 
 class TooLong(DataError):
     """A sample does not fit max_seq_len under the truncation policy."""
@@ -47,7 +31,7 @@ class TooLong(DataError):
 
 
 def render(example: Example, template: Template, tokenizer, *, max_seq_len: int, train_on: str = "all",
-           truncation: str = "cut_oldest") -> Rendered:
+           truncation: str = "cut_oldest") -> Sample:
     """Training ids and labels for `example`, fitted to `max_seq_len` by `truncation` (drop | cut_oldest)."""
     if train_on not in ("all", "last"):
         raise ValueError(f"train_on must be 'all' or 'last', not {train_on!r}")
@@ -68,9 +52,9 @@ def render(example: Example, template: Template, tokenizer, *, max_seq_len: int,
         # Cut the oldest exchange (a user turn and its answer): the end token is never cut.
         turns, cut = turns[2:], cut + 2
     last = len(turns) - 1
-    labels = [tid if flag and (train_on == "all" or turn_of[i] == last) else IGNORE
+    labels = [tid if flag and (train_on == "all" or turn_of[i] == last) else IGNORE_INDEX
               for i, (tid, flag) in enumerate(zip(ids, trained))]
-    return Rendered(ids, labels, truncated=cut > 0, turns_cut=cut)
+    return Sample(ids, labels, truncated=cut > 0, turns_cut=cut)
 
 
 def render_prompt(example: Example, template: Template, tokenizer) -> list[int]:

@@ -26,7 +26,7 @@ from tunesmith.model import methods
 from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Batcher, Sample
 from tunesmith.train import checkpoint, distributed, plots, schedule
-from tunesmith.train.loss import micro_batch_loss, split_head
+from tunesmith.train.loss import micro_batch_loss, split_head, token_loss_sums
 from tunesmith.train.metrics import MetricsLog
 from tunesmith.train.preflight import check_before_loading, check_after_loading, resolve
 from tunesmith.io import atomic_dir
@@ -253,15 +253,12 @@ def evaluate(model, samples: list[Sample], pad_id: int, micro_batch_size: int, d
     rounds = -(-len(batcher) // d.world_size)  # FSDP: every process must run the same number of forwards
     for index in range(d.rank, rounds * d.world_size, d.world_size):
         batch = {k: t.to(d.device) for k, t in batcher.collate(batcher.micro_batch(index % len(batcher))).items()}
-        labels = batch.pop("labels")
         with autocast(d.device, autocast_dtype):
-            logits = model(**batch, use_cache=False).logits
+            loss_sums, tokens = token_loss_sums(model, batch)
         if index >= len(batcher):
             continue  # a filler forward to keep the processes in step; not counted
-        logits = logits[:, -labels.shape[1]:].float()  # prompt tuning prepends virtual-token positions
-        total[0] += torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                      labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
-        total[1] += (labels[:, 1:] != -100).sum()
+        total[0] += loss_sums.sum()
+        total[1] += tokens.sum()
     if d.enabled:
         torch.distributed.all_reduce(total)
     return float(total[0] / total[1].clamp_min(1))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from tunesmith.kernels.linear_ce import linear_cross_entropy
+from tunesmith.text.sample import IGNORE_INDEX
 
 
 def split_head(model):
@@ -45,3 +46,20 @@ def micro_batch_loss(model, batch: dict, window_tokens: int, fused) -> torch.Ten
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     hidden = decoder(**inputs, use_cache=False).last_hidden_state
     return linear_cross_entropy(hidden, head.weight, batch["labels"]) / window_tokens
+
+
+def token_loss_sums(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed cross-entropy, trained tokens) of each row of `batch`, both float64 [B].
+
+    The one masked loss of evaluation: validation in the loop and `tunesmith eval` both call it, so
+    they report the same number for the same data. Labels are shifted here (position t predicts t+1);
+    prompt tuning prepends virtual-token positions to the logits, which are cut off.
+    """
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    labels = batch["labels"]
+    logits = model(**inputs, use_cache=False).logits[:, -labels.shape[1]:].float()
+    targets = labels[:, 1:]
+    token_loss = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets,
+                                                   ignore_index=IGNORE_INDEX, reduction="none")
+    trained = targets != IGNORE_INDEX
+    return (token_loss * trained).sum(dim=1, dtype=torch.float64), trained.sum(dim=1, dtype=torch.float64)

@@ -191,7 +191,7 @@ def render(example: Example, tok, template_name: str, max_seq_len: int, train_on
         rendered = render_sample(example, template, tok, max_seq_len=max_seq_len, train_on=train_on,
                                  truncation=truncation)
     return {"segments": [{"text": text, "trained": trained} for text, trained in segments(rendered, tok)],
-            "tokens": len(rendered.input_ids), "trained": rendered.trained, "truncated": rendered.truncated,
+            "tokens": len(rendered.input_ids), "trained": rendered.trained_tokens, "truncated": rendered.truncated,
             "turns_cut": rendered.turns_cut}
 
 
