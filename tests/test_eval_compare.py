@@ -12,7 +12,8 @@ from tunesmith import cli
 from tunesmith.records.example import Example
 from tunesmith.evaluate import report
 from tunesmith.evaluate.choice import answer_tokens, evaluate_choice, load_subjects, read_csv
-from tunesmith.evaluate.compare import evaluate, paired
+from tunesmith.evaluate.bootstrap import paired
+from tunesmith.evaluate.compare import evaluate
 from tunesmith.evaluate.loss import masked_loss, rendered_set
 from tunesmith.infer.generate import Sampling
 from tunesmith.infer.target import open_target
@@ -113,13 +114,75 @@ def test_choice_follows_the_letter_logits(run):
 
 def test_paired_bootstrap():
     same = paired("m", [1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
-    assert (same.mean, same.low, same.high, same.verdict) == (0.0, 0.0, 0.0, "no clear difference")
+    assert (same.delta, same.low, same.high, same.verdict) == (0.0, 0.0, 0.0, "no clear difference")
     better = paired("m", [2.0] * 20, [1.0] * 20)
     assert better.verdict == "tuned better" and better.low == pytest.approx(1.0)
+    # one sign convention: tuned − base, also for a loss, where negative is the tuned model's win
     loss = paired("loss", [1.0] * 10, [2.0] * 10, lower_better=True)
-    assert loss.mean == pytest.approx(1.0) and loss.verdict == "tuned better"
+    assert loss.delta == pytest.approx(-1.0) and loss.verdict == "tuned better"
+    assert paired("loss", [2.0] * 10, [1.0] * 10, lower_better=True).verdict == "base better"
     noisy = paired("m", [1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 1, 0])
     assert noisy.low < 0 < noisy.high
+
+
+def _scores(label, losses, tokens, answers, refs):
+    from tunesmith.evaluate import metrics
+    from tunesmith.evaluate.compare import ModelScores
+    from tunesmith.evaluate.loss import LossResult
+
+    total = sum(x * n for x, n in zip(losses, tokens))
+    loss = LossResult(total / sum(tokens), torch.tensor(total / sum(tokens)).exp().item(), sum(tokens), len(tokens),
+                      per_record=losses, per_record_tokens=tokens)
+    per_sample, stats = metrics.score_samples(answers, refs)
+    return ModelScores(label, loss=loss, generation=metrics.corpus(per_sample, stats), per_sample=per_sample,
+                       bleu_stats=stats, answers=answers)
+
+
+def test_differences_are_the_corpus_numbers_not_means_of_per_record_ones():
+    """A long answer weighs more in the loss and BLEU sums n-gram counts: the per-record mean differences (what
+    the bootstrap table showed) disagree with the table in size and even sign; the differences now are the table's."""
+    from tunesmith.evaluate.compare import differences
+
+    refs = ["the cat sat on the mat today", "a b c d e f g h i j k l", "one two three four five"]
+    tuned = _scores("tuned", [1.0, 4.0, 1.0], [100, 2, 2],
+                    ["the cat sat on the mat today", "x y z", "one two three four six"], refs)
+    base = _scores("base", [2.0, 1.0, 2.0], [100, 2, 2],
+                   ["the cat lay on a mat", "a b c d e f g h i j k l", "one two three"], refs)
+    diffs = {d.metric: d for d in differences(tuned, base)}
+    loss = diffs["loss"]
+    assert loss.delta == pytest.approx(tuned.loss.loss - base.loss.loss) and loss.delta < 0   # tuned better...
+    per_record_mean = sum(t - b for t, b in zip(tuned.loss.per_record, base.loss.per_record)) / 3
+    assert per_record_mean > 0                                                                   # ...not worse
+    assert loss.lower_better and loss.verdict in ("tuned better", "no clear difference")
+    assert diffs["perplexity"].delta == pytest.approx(tuned.loss.perplexity - base.loss.perplexity)
+    bleu = diffs["BLEU-4"]
+    assert bleu.delta == pytest.approx(tuned.generation["bleu4"] - base.generation["bleu4"])
+    mean_sentence = sum(t["bleu4"] - b["bleu4"] for t, b in zip(tuned.per_sample, base.per_sample)) / 3
+    assert abs(bleu.delta - mean_sentence) > 1.0
+    for name in ("ROUGE-1", "ROUGE-L", "exact match"):
+        key = {"ROUGE-1": "rouge1", "ROUGE-L": "rougeL", "exact match": "exact_match"}[name]
+        assert diffs[name].delta == pytest.approx(tuned.generation[key] - base.generation[key])
+    for d in diffs.values():
+        assert d.low <= d.delta <= d.high and d.n == 3
+
+
+def test_bootstrap_interval_is_over_corpus_resamples():
+    """Resampling the records and recomputing the corpus statistic, by hand, gives the same interval."""
+    import numpy as np
+
+    from tunesmith.evaluate import bootstrap
+
+    tuned = [(1.0 * n, n) for n in (5, 1, 9, 2, 7)]
+    base = [(1.5 * n + (i % 2), n) for i, (_, n) in enumerate(tuned)]
+    d = paired("loss", tuned, base, bootstrap.token_loss, lower_better=True, resamples=400, seed=3)
+    rng = np.random.default_rng(3)
+    t, b, deltas = np.array(tuned), np.array(base), []
+    for _ in range(2):
+        counts = rng.multinomial(5, np.full(5, 0.2), size=200)
+        for c in counts:
+            deltas.append((c @ t[:, 0]) / (c @ t[:, 1]) - (c @ b[:, 0]) / (c @ b[:, 1]))
+    assert (d.low, d.high) == pytest.approx(tuple(np.percentile(deltas, [2.5, 97.5])))
+    assert d.delta == pytest.approx(t[:, 0].sum() / t[:, 1].sum() - b[:, 0].sum() / b[:, 1].sum())
 
 
 def test_base_vs_tuned_side_by_side(run, val_file, tiny_model_dir, tmp_path):
@@ -129,8 +192,14 @@ def test_base_vs_tuned_side_by_side(run, val_file, tiny_model_dir, tmp_path):
     assert ev.records == 5 and any("val.jsonl:6" in b for b in ev.bad_records)
     assert len(ev.samples) == 4 and len(ev.tuned.answers) == len(ev.base.answers) == 4
     assert ev.tuned.loss.loss != pytest.approx(ev.base.loss.loss)
-    assert {d.metric for d in ev.differences} == {"loss (lower is better)", "rougeL", "bleu4", "exact_match",
-                                                 "choice accuracy"}
+    assert [d.metric for d in ev.differences] == ["loss", "perplexity", "BLEU-4", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+                                                 "exact match", "choice accuracy"]
+    # the bootstrap's difference is the table's tuned − base, row for row, and lies inside its interval
+    table = {name: (t, b) for name, t, b, _ in report.rows(ev)}
+    for d in ev.differences:
+        t, b = table[d.metric]
+        assert d.delta == pytest.approx(t - b, rel=1e-9, abs=1e-12), d.metric
+        assert d.low <= d.delta <= d.high, d.metric
     # the base side really is the base model: same loss as the base folder loaded alone
     from transformers import AutoModelForCausalLM
 
@@ -145,6 +214,10 @@ def test_base_vs_tuned_side_by_side(run, val_file, tiny_model_dir, tmp_path):
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     md = paths["report.md"].read_text()
     assert "| metric | tuned | base | tuned − base |" in md and "Is the difference real?" in md
+    assert "tuned − base throughout. For loss and perplexity lower is better" in md
+    loss = next(d for d in ev.differences if d.metric == "loss")
+    assert f"| loss | {report.fmt(ev.tuned.loss.loss)} | {report.fmt(ev.base.loss.loss)} | {loss.delta:+.4f}" in md
+    assert f"| loss (lower is better) | {loss.delta:+.4f} | [{loss.low:+.4f}, {loss.high:+.4f}]" in md
     assert "**Base:**" in md and "**Tuned:**" in md
     results = json.loads(paths["results.json"].read_text())
     assert results["tuned"]["loss"]["loss"] == pytest.approx(ev.tuned.loss.loss)
@@ -158,6 +231,10 @@ def test_eval_command_end_to_end(run, val_file, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "ROUGE-L" in out and "loss (lower is better): tuned - base" in out
+    result = json.loads((run / "eval" / "val" / "results.json").read_text())
+    printed = out.split("loss (lower is better): tuned - base ")[1].split(",")[0]
+    assert float(printed) == pytest.approx(result["tuned"]["loss"]["loss"] - result["base"]["loss"]["loss"], abs=1e-4)
+    assert float(printed) == pytest.approx(result["differences"][0]["delta"], abs=1e-4)
     assert (run / "eval" / "val" / "report.html").is_file() and (run / "eval" / "val" / "report.md").is_file()
 
 

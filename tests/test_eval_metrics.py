@@ -83,3 +83,19 @@ def test_score_all_shapes_and_checks():
     assert scores["rouge1"] == pytest.approx(50.0)
     with pytest.raises(ValueError):
         metrics.score_all(["a"], [])
+
+
+def test_score_samples_parts_give_the_corpus_scores():
+    """The parts the bootstrap resamples add up to exactly the corpus scores the table shows."""
+    preds = ["the cat sat on the mat", "我爱北京天安门", "", "Paris."]
+    refs = ["the cat lay on the mat", "我爱北京", "something", "paris"]
+    per_sample, stats = metrics.score_samples(preds, refs)
+    assert [s["bleu4"] for s in per_sample] == [metrics.sentence_bleu(metrics.words(p), metrics.words(r))
+                                                for p, r in zip(preds, refs)]
+    assert per_sample[3]["exact_match"] == 100.0
+    corpus = metrics.corpus(per_sample, stats)
+    assert corpus["bleu4"] == metrics.corpus_bleu([metrics.words(p) for p in preds], [metrics.words(r) for r in refs])
+    assert corpus == metrics.score_all(preds, refs)
+    assert corpus["rougeL"] == pytest.approx(sum(s["rougeL"] for s in per_sample) / 4)
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        metrics.score_samples(["a", "b"], ["a"])

@@ -19,7 +19,8 @@ What is measured:
                      with jieba, other text into words and punctuation; scores 0-100
   choice accuracy    the option letter the model puts first, per subject and overall
 With --base the model before tuning answers the same prompts, side by side, and each difference
-gets a paired bootstrap 95% interval, so that noise is not reported as a win.
+(tuned - base of the metric over all records; for loss and perplexity lower is better) gets a paired
+bootstrap 95% interval over the records, so that noise is not reported as a win.
 Written to OUT (default RUN/eval/<data name>/): report.md, report.html, results.json, predictions.jsonl.
 """
 
@@ -58,7 +59,8 @@ def run(args) -> int:
     for name, t, b, _ in report.rows(ev):
         print(f"{name:<{width}}  {report.fmt(t):>10}" + (f"  {report.fmt(b):>10}" if ev.base else ""))
     for d in ev.differences:
-        print(f"{d.metric}: tuned - base {d.mean:+.4f}, 95% interval [{d.low:+.4f}, {d.high:+.4f}]: {d.verdict}")
+        print(f"{report.metric_name(d)}: tuned - base {d.delta:+.4f}, "
+              f"95% interval [{d.low:+.4f}, {d.high:+.4f}]: {d.verdict}")
     if ev.bad_records:
         print(f"{len(ev.bad_records)} records not used (see results.json)")
     print(f"report: {paths['report.html']} (and report.md, results.json, predictions.jsonl)")

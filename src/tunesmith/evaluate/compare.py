@@ -2,17 +2,18 @@
 multiple-choice files, with the same prompts for both.
 
 Both models get the prompts rendered with the run's template: the comparison shows what tuning
-changed for the same input. Differences are reported with a paired bootstrap 95% interval over the
-records, so that a gap that the noise of a small set could explain is shown as such, not as a win.
+changed for the same input. Each difference is tuned − base of the corpus metric the table shows,
+with a paired bootstrap 95% interval over the records (tunesmith.evaluate.bootstrap), so that a gap
+that the noise of a small set could explain is shown as such, not as a win.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunesmith.evaluate import metrics
+from tunesmith.evaluate import bootstrap, metrics
+from tunesmith.evaluate.bootstrap import Difference
 from tunesmith.evaluate.choice import ChoiceResult, evaluate_choice, load_subjects
 from tunesmith.evaluate.loss import LossResult, masked_loss, rendered_set
 from tunesmith.infer.generate import Sampling, fit, generate_batch
@@ -24,27 +25,10 @@ class ModelScores:
     loss: LossResult | None = None
     generation: dict[str, float] | None = None  # corpus scores (metrics.METRIC_NAMES)
     per_sample: list[dict] = field(default_factory=list)
+    bleu_stats: list[metrics.BleuStats] = field(default_factory=list)   # per sample: corpus BLEU sums them
     answers: list[str] = field(default_factory=list)
     finish: list[str] = field(default_factory=list)
     choice: ChoiceResult | None = None
-
-
-@dataclass
-class Difference:
-    """tuned minus base (for loss: base minus tuned, so that positive always means the tuned model is better)."""
-    metric: str
-    mean: float
-    low: float
-    high: float
-    n: int
-
-    @property
-    def verdict(self) -> str:
-        if self.low > 0:
-            return "tuned better"
-        if self.high < 0:
-            return "base better"
-        return "no clear difference"
 
 
 @dataclass
@@ -124,8 +108,8 @@ def evaluate(target, *, data=None, choice=None, base: bool = False, max_samples:
             scores.answers = [a.text for a in answers]
             scores.finish = [a.finish_reason for a in answers]
             refs = [s["reference"] for s in ev.samples]
-            scores.generation = metrics.score_all(scores.answers, refs)
-            scores.per_sample = [metrics.sample_scores(a, r) for a, r in zip(scores.answers, refs)]
+            scores.per_sample, scores.bleu_stats = metrics.score_samples(scores.answers, refs)
+            scores.generation = metrics.corpus(scores.per_sample, scores.bleu_stats)
         if subjects:
             scores.choice = evaluate_choice(model, target, subjects, shots=shots, progress=progress,
                                             desc=f"choice ({label})")
@@ -140,27 +124,32 @@ def evaluate(target, *, data=None, choice=None, base: bool = False, max_samples:
 
 
 def differences(tuned: ModelScores, base: ModelScores) -> list[Difference]:
+    """tuned − base of each corpus metric of the report's table, with its paired bootstrap interval."""
     out = []
     if tuned.loss and base.loss:
-        out.append(paired("loss (lower is better)", tuned.loss.per_record, base.loss.per_record, lower_better=True))
+        t, b = _loss_parts(tuned.loss), _loss_parts(base.loss)
+        out.append(bootstrap.paired("loss", t, b, bootstrap.token_loss, lower_better=True))
+        out.append(bootstrap.paired("perplexity", t, b, bootstrap.perplexity, lower_better=True))
     if tuned.per_sample and base.per_sample:
-        for name in ("rougeL", "bleu4", "exact_match"):
-            out.append(paired(name, [s[name] for s in tuned.per_sample], [s[name] for s in base.per_sample]))
+        for name in metrics.METRIC_NAMES:
+            if name == "bleu4":
+                t, b = [_bleu_parts(s) for s in tuned.bleu_stats], [_bleu_parts(s) for s in base.bleu_stats]
+                out.append(bootstrap.paired(metrics.LABELS[name], t, b, bootstrap.bleu))
+            else:
+                out.append(bootstrap.paired(metrics.LABELS[name], [s[name] for s in tuned.per_sample],
+                                            [s[name] for s in base.per_sample]))
     if tuned.choice and base.choice:
-        out.append(paired("choice accuracy", [100.0 * p["correct"] for p in tuned.choice.predictions],
-                          [100.0 * p["correct"] for p in base.choice.predictions]))
+        out.append(bootstrap.paired("choice accuracy", [100.0 * p["correct"] for p in tuned.choice.predictions],
+                                    [100.0 * p["correct"] for p in base.choice.predictions]))
     return out
 
 
-def paired(metric: str, tuned: list[float], base: list[float], *, lower_better: bool = False,
-           resamples: int = 2000, seed: int = 0) -> Difference:
-    """Mean difference and its paired bootstrap 95% interval (positive = tuned better)."""
-    diffs = [(b - t) if lower_better else (t - b) for t, b in zip(tuned, base, strict=True)]
-    n = len(diffs)
-    mean = sum(diffs) / n
-    rng = random.Random(seed)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return Difference(metric, mean, means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1], n)
+def _loss_parts(loss) -> list[tuple[float, int]]:
+    return [(mean * n, n) for mean, n in zip(loss.per_record, loss.per_record_tokens, strict=True)]
+
+
+def _bleu_parts(stats: metrics.BleuStats) -> tuple:
+    return (*stats.correct, *stats.total, stats.hyp_len, stats.ref_len)
 
 
 def _where(ex) -> str:

@@ -23,7 +23,8 @@ class LossResult:
     tokens: int
     records: int
     skipped: list[str] = field(default_factory=list)   # records too long for max_seq_len
-    per_record: list[float] = field(default_factory=list)
+    per_record: list[float] = field(default_factory=list)         # each record's mean over its answer tokens
+    per_record_tokens: list[int] = field(default_factory=list)    # and its answer tokens: loss = weighted mean
 
 
 def rendered_set(examples, template, tokenizer, *, max_seq_len: int, truncation: str = "cut_oldest"):
@@ -44,6 +45,7 @@ def masked_loss(model, rendered, pad_id: int, *, batch_size: int = 4, progress: 
     total, count, per_record = 0.0, 0, []
     order = sorted(range(len(rendered)), key=lambda i: -len(rendered[i].input_ids))
     losses: dict[int, float] = {}
+    tokens: dict[int, int] = {}
     bar = tqdm(total=len(rendered), desc=desc, unit="record", disable=not progress)
     for start in range(0, len(order), batch_size):
         chunk = [rendered[i] for i in order[start:start + batch_size]]
@@ -66,10 +68,11 @@ def masked_loss(model, rendered, pad_id: int, *, batch_size: int = 4, progress: 
         for row, i in enumerate(order[start:start + batch_size]):
             n = int(trained[row].sum())
             s = float(token_loss[row][trained[row]].sum())
-            losses[i] = s / max(n, 1)
+            losses[i], tokens[i] = s / max(n, 1), n
             total, count = total + s, count + n
         bar.update(len(chunk))
     bar.close()
     per_record = [losses[i] for i in range(len(rendered))]
     loss = total / max(count, 1)
-    return LossResult(loss, math.exp(min(loss, 50.0)), count, len(rendered), per_record=per_record)
+    return LossResult(loss, math.exp(min(loss, 50.0)), count, len(rendered), per_record=per_record,
+                      per_record_tokens=[tokens[i] for i in range(len(rendered))])

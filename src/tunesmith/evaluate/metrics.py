@@ -152,6 +152,8 @@ def rouge_l(hyp: Sequence[str], ref: Sequence[str]) -> float:
 # ----------------------------------------------------------------------------------------------
 
 METRIC_NAMES = ("bleu4", "rouge1", "rouge2", "rougeL", "exact_match")
+LABELS = {"bleu4": "BLEU-4", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L",
+          "exact_match": "exact match"}   # as the report names them
 
 
 def sample_scores(prediction: str, reference: str) -> dict[str, float]:
@@ -161,19 +163,33 @@ def sample_scores(prediction: str, reference: str) -> dict[str, float]:
             "rougeL": rouge_l(h, r), "exact_match": exact_match(prediction, reference)}
 
 
-def score_all(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus BLEU-4, mean ROUGE-1/2/L F1 and exact-match rate, all 0-100."""
+def score_samples(predictions: Sequence[str], references: Sequence[str]) -> tuple[list[dict[str, float]],
+                                                                                 list[BleuStats]]:
+    """Per-sample scores and BLEU counts, each text cut into words once. `corpus` turns them into the
+    corpus scores; the bootstrap in tunesmith.evaluate.bootstrap resamples exactly these parts."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
-    if not predictions:
+    scores, stats = [], []
+    for p, ref in zip(predictions, references):
+        h, r = words(p), words(ref)
+        stats.append(bleu_stats(h, r))
+        scores.append({"bleu4": stats[-1].score(), "rouge1": rouge_n(h, r, 1), "rouge2": rouge_n(h, r, 2),
+                       "rougeL": rouge_l(h, r), "exact_match": exact_match(p, ref)})
+    return scores, stats
+
+
+def corpus(scores: Sequence[dict[str, float]], stats: Sequence[BleuStats]) -> dict[str, float]:
+    """Corpus BLEU-4 (from the summed counts), mean ROUGE-1/2/L F1 and exact-match rate, all 0-100."""
+    if not scores:
         return {name: 0.0 for name in METRIC_NAMES}
-    hyps = [words(p) for p in predictions]
-    refs = [words(r) for r in references]
-    n = len(hyps)
-    return {
-        "bleu4": corpus_bleu(hyps, refs),
-        "rouge1": sum(rouge_n(h, r, 1) for h, r in zip(hyps, refs)) / n,
-        "rouge2": sum(rouge_n(h, r, 2) for h, r in zip(hyps, refs)) / n,
-        "rougeL": sum(rouge_l(h, r) for h, r in zip(hyps, refs)) / n,
-        "exact_match": sum(exact_match(p, r) for p, r in zip(predictions, references)) / n,
-    }
+    total = BleuStats([0] * 4, [0] * 4, 0, 0)
+    for s in stats:
+        total = total + s
+    out = {"bleu4": total.score()}
+    out.update({name: sum(s[name] for s in scores) / len(scores) for name in METRIC_NAMES if name != "bleu4"})
+    return out
+
+
+def score_all(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU-4, mean ROUGE-1/2/L F1 and exact-match rate, all 0-100."""
+    return corpus(*score_samples(predictions, references))

@@ -1,6 +1,9 @@
 """The evaluation written out: results.json (every number), predictions.jsonl (every answer),
 report.md and report.html (a side-by-side table, the differences with their intervals, sample answers).
-Each file is written to a temporary name and renamed into place."""
+Each file is written to a temporary name and renamed into place.
+
+Every difference is tuned − base, and the bootstrap table's difference is the main table's own number
+(see tunesmith.evaluate.bootstrap); both tables say so, with which direction is better."""
 
 from __future__ import annotations
 
@@ -10,12 +13,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tunesmith.evaluate.compare import Evaluation, ModelScores
-from tunesmith.evaluate.metrics import METRIC_NAMES
+from tunesmith.evaluate.bootstrap import RESAMPLES
+from tunesmith.evaluate.metrics import LABELS, METRIC_NAMES
 from tunesmith.io import atomic_write_text
 
 SAMPLES_SHOWN = 12
-METRIC_LABELS = {"bleu4": "BLEU-4", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L",
-                 "exact_match": "exact match"}
+METRIC_LABELS = LABELS
+SIGN = ("tuned − base throughout. For loss and perplexity lower is better, so a negative difference means the "
+        "tuned model is better; for the other metrics higher is better.")
+BOOTSTRAP = (f"The difference is the table's: each model's corpus metric over all records (loss over all answer "
+             f"tokens, BLEU-4 from the summed n-gram counts, the others averaged over the records), tuned − base. "
+             f"The interval is the 2.5th to 97.5th percentile of that same difference recomputed on {RESAMPLES} "
+             f"resamples of the records, the same records for both models (paired bootstrap).")
 
 
 def rows(ev: Evaluation) -> list[tuple[str, float | None, float | None, bool]]:
@@ -51,7 +60,7 @@ def _results(ev: Evaluation) -> dict:
     def model(m: ModelScores | None):
         if m is None:
             return None
-        loss = None if m.loss is None else {k: v for k, v in asdict(m.loss).items() if k != "per_record"}
+        loss = None if m.loss is None else {k: v for k, v in asdict(m.loss).items() if not k.startswith("per_record")}
         choice = None if m.choice is None else {"accuracy": m.choice.accuracy, "per_subject": m.choice.per_subject,
                                                 "questions": m.choice.questions}
         return {"loss": loss, "generation": m.generation, "choice": choice,
@@ -111,12 +120,13 @@ def markdown(ev: Evaluation) -> str:
     for name, t, b, lower in rows(ev):
         out.append(f"| {name} | {fmt(t)} | {fmt(b)} | {_delta(t, b, lower)} |" if has_base
                    else f"| {name} | {fmt(t)} |")
+    if has_base:
+        out += ["", SIGN + " ✓ marks a difference in the tuned model's favour."]
     if ev.differences:
-        out += ["", "## Is the difference real?", "",
-                "Paired bootstrap over the records (2000 resamples); positive means the tuned model is better.", "",
-                "| metric | mean difference | 95% interval | n | verdict |", "| --- | ---: | --- | ---: | --- |"]
+        out += ["", "## Is the difference real?", "", BOOTSTRAP, "",
+                "| metric | tuned − base | 95% interval | n | verdict |", "| --- | ---: | --- | ---: | --- |"]
         for d in ev.differences:
-            out.append(f"| {d.metric} | {d.mean:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] | {d.n} | {d.verdict} |")
+            out.append(f"| {metric_name(d)} | {d.delta:+.4f} | [{d.low:+.4f}, {d.high:+.4f}] | {d.n} | {d.verdict} |")
     if ev.samples:
         out += ["", "## Sample answers", ""]
         for i, s in enumerate(ev.samples[:SAMPLES_SHOWN]):
@@ -126,6 +136,10 @@ def markdown(ev: Evaluation) -> str:
                 out += [f"**Base:** {_md(ev.base.answers[i])}", ""]
             out += [f"**Tuned:** {_md(ev.tuned.answers[i])}", ""]
     return "\n".join(out) + "\n"
+
+
+def metric_name(d) -> str:
+    return f"{d.metric} (lower is better)" if d.lower_better else d.metric
 
 
 def _md(text: str) -> str:
@@ -155,13 +169,15 @@ def to_html(ev: Evaluation) -> str:
                      + (f"<td>{fmt(b)}</td><td class='{cls}'>{e(_delta(t, b, lower))}</td>" if has_base else "")
                      + "</tr>")
     parts.append("</table>")
+    if has_base:
+        parts.append(f"<p class='muted'>{e(SIGN)} Green marks a difference in the tuned model's favour.</p>")
     if ev.differences:
-        parts.append("<h2>Is the difference real?</h2><p class='muted'>Paired bootstrap over the records (2000 "
-                     "resamples); positive means the tuned model is better.</p><table><tr><th>metric</th>"
-                     "<th>mean difference</th><th>95% interval</th><th>n</th><th>verdict</th></tr>")
+        parts.append(f"<h2>Is the difference real?</h2><p class='muted'>{e(BOOTSTRAP)}</p><table><tr><th>metric</th>"
+                     "<th>tuned − base</th><th>95% interval</th><th>n</th><th>verdict</th></tr>")
         for d in ev.differences:
             cls = {"tuned better": "better", "base better": "worse"}.get(d.verdict, "muted")
-            parts.append(f"<tr><td>{e(d.metric)}</td><td>{d.mean:+.4f}</td><td>[{d.low:+.4f}, {d.high:+.4f}]</td>"
+            parts.append(f"<tr><td>{e(metric_name(d))}</td><td>{d.delta:+.4f}</td>"
+                         f"<td>[{d.low:+.4f}, {d.high:+.4f}]</td>"
                          f"<td>{d.n}</td><td class='{cls}'>{e(d.verdict)}</td></tr>")
         parts.append("</table>")
     if ev.samples:
