@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from tunesmith.text.render import IGNORE, TooLong, render
+from tunesmith.text.render import TooLong, render
+from tunesmith.text.sample import IGNORE_INDEX as IGNORE
 
 
 @dataclass
