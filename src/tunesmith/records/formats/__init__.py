@@ -6,8 +6,11 @@
 
 Record formats (`FORMATS`): alpaca, sharegpt, messages (OpenAI), conversation (FlagAlpha's
 `<s>Human: ...\\n</s><s>Assistant: ...\\n</s>` text) and csv (the alpaca columns of a table, renamed by a
-column mapping). File types, from the suffix: .json (array), .jsonl, .csv/.tsv, .parquet, .txt
-(conversation text only). Any record format can live in any file type except .txt.
+column mapping); preference pairs (alignment tuning) in LLaMA-Factory's and TRL's layouts (alpaca-pair,
+sharegpt-pair, messages-pair, trl, trl-chat, trl-implicit: preference.py; a pair written as alpaca, csv,
+sharegpt, messages or parquet takes that format's pair layout). File types, from the suffix: .json (array),
+.jsonl, .csv/.tsv, .parquet, .txt (conversation text only). Any record format can live in any file type
+except .txt.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from tunesmith.records.example import Example
-from tunesmith.records.formats import checks, files, records
+from tunesmith.records.formats import checks, files, preference, records
 from tunesmith.records.formats.records import RecordError, default_id
 from tunesmith.errors import DataError
 
-FORMATS = ("alpaca", "sharegpt", "messages", "conversation", "csv")
+FORMATS = ("alpaca", "sharegpt", "messages", "conversation", "csv") + records.PAIR_LAYOUTS  # pairs: preference.py
 WRITE_FORMATS = FORMATS + ("parquet",)
 DETECT_SAMPLE = 100  # records looked at to decide a file's format
 
@@ -101,13 +104,13 @@ def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str
     try:
         record = records.rename(raw.value, columns) if isinstance(raw.value, dict) else raw.value
         if isinstance(record, dict) and suffix in (".csv", ".tsv"):
-            record = _table_row(records.decode_json_cells(record))
+            record = preference.decode_cells(_table_row(records.decode_json_cells(record)))
         # After the table's JSON cells are decoded; JSON files had their depth checked as they were read.
         why = checks.hostile_value(raw.raw, record, depth=suffix not in (".json", ".jsonl", ".ndjson"))
         if why:
             return bad(why)
         looks = records.guess(record) if isinstance(record, dict) else None
-        if looks and looks != layout and {looks, layout} != {"alpaca", "csv"}:
+        if looks and looks != layout and {looks, layout} not in ({"alpaca", "csv"}, {"trl", "trl-chat"}):
             fields = ", ".join(map(str, record))
             return bad(f"looks like {looks} (fields: {fields}), but the file is read as {layout}")
         if prompts and layout in ("alpaca", "csv") and isinstance(record, dict) and record.get("output") is None:
@@ -160,6 +163,8 @@ def detect(path, columns: dict | None = None, encoding: str = "utf-8") -> str:
         if raw.error or not isinstance(raw.value, dict):
             continue
         record = records.rename(raw.value, columns)
+        if files.kind(path) == "csv":
+            record = preference.decode_cells(record)  # a pair's turns are JSON text in a table
         looks = records.guess(record)
         if looks is None:
             unknown = unknown or (raw.line, list(record))

@@ -6,6 +6,7 @@ Layouts:
   messages      {"messages": [{"role": "system"|"user"|"assistant", "content": ...}]}
   conversation  {"text": "<s>System: ...\\n</s><s>Human: ...\\n</s><s>Assistant: ...\\n</s>"} (FlagAlpha)
   csv           the alpaca columns of a table, renamed by a column mapping
+  *-pair, trl*  preference pairs (PAIR_LAYOUTS): see preference.py
 
 Fields a layout does not know are kept in `meta` and written back out. Parsing raises `RecordError`
 with a reason a person can act on; the caller adds the file and line.
@@ -21,6 +22,8 @@ from pathlib import Path
 from tunesmith.records.example import Example, Turn
 
 LAYOUTS = ("alpaca", "sharegpt", "messages", "conversation", "csv")
+# Preference pairs (one prompt, chosen and rejected answers): read and written by preference.py.
+PAIR_LAYOUTS = ("alpaca-pair", "sharegpt-pair", "messages-pair", "trl", "trl-chat", "trl-implicit")
 
 # meta keys the readers set themselves; a record field with one of these names is kept as "field:<name>".
 POSITION_KEYS = ("source", "line")
@@ -41,6 +44,11 @@ class RecordError(ValueError):
 
 def guess(record: dict) -> str | None:
     """The layout a record looks like, from its fields; None when it looks like none."""
+    from tunesmith.records.formats import preference  # a pair's fields overlap these layouts': first
+
+    pair = preference.guess(record)
+    if pair:
+        return pair
     if "conversations" in record:
         return "sharegpt"
     if "messages" in record:
@@ -88,6 +96,10 @@ def decode_json_cells(record: dict) -> dict:
 def parse(record: dict, layout: str) -> Example:
     if not isinstance(record, dict):
         raise RecordError(f"a record must be a JSON object, found {type(record).__name__}")
+    if layout in PAIR_LAYOUTS:
+        from tunesmith.records.formats import preference
+
+        return preference.parse(record, layout)
     if layout in ("alpaca", "csv"):
         return _from_alpaca(record)
     if layout == "sharegpt":
@@ -208,6 +220,10 @@ def _extras(record: dict, known: set) -> dict:
 
 def unwritable(example: Example, layout: str) -> str | None:
     """Why `example` cannot be written in `layout` (None when it can)."""
+    if example.is_pair or layout in PAIR_LAYOUTS:
+        from tunesmith.records.formats import preference
+
+        return preference.unwritable(example, layout)
     if not example.turns:
         return "empty conversation: no turns"
     for i, turn in enumerate(example.turns):
@@ -226,7 +242,12 @@ def unwritable(example: Example, layout: str) -> str | None:
 
 
 def dump(example: Example, layout: str) -> dict:
-    """One record of `layout`; extra meta fields come back as fields."""
+    """One record of `layout`; extra meta fields come back as fields. A preference pair is written in the
+    pair layout of `layout` (preference.py)."""
+    if example.is_pair or layout in PAIR_LAYOUTS:
+        from tunesmith.records.formats import preference
+
+        return preference.dump(example, layout)
     why = unwritable(example, layout)
     if why:
         raise RecordError(why)
