@@ -33,10 +33,12 @@ def add_sampling_args(p: argparse.ArgumentParser, max_new_tokens: int = 256) -> 
 
 
 def add_target_args(p: argparse.ArgumentParser) -> None:
+    from tunesmith.text.templates import TEMPLATE_NAMES
+
     p.add_argument("target", metavar="RUN_OR_MODEL",
                    help="a run folder (config.yaml + adapter/ or model/), an embedded name (smollm2), a model folder, "
                         "a .gguf file or a hub id")
-    p.add_argument("--template", choices=["auto", "alpaca", "llama2", "llama2-zh", "chatml"],
+    p.add_argument("--template", choices=TEMPLATE_NAMES,
                    help="override the prompt template (a run's own is the right one; this is for plain models)")
     p.add_argument("--dtype", help="plain models: auto, fp32, bf16 or fp16 (a run uses its config)")
 

@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field
 
 from tunesmith.config import ModelConfig, Section
+from tunesmith.text.templates import TEMPLATE_NAMES
 
-TemplateName = Literal["auto", "alpaca", "llama2", "llama2-zh", "chatml"]
+TemplateName = Literal[TEMPLATE_NAMES]
 
 
 class DataConfig(Section):

@@ -18,11 +18,12 @@ import re
 
 from tunesmith.records.example import Turn
 from tunesmith.errors import ConfigError, DataError
-from tunesmith.text.templates import Piece, Template
+from tunesmith.text.template_base import Piece, Template, register
 
 _SENTINEL = "\u2063TUNESMITH-ANSWER\u2063"
 
 
+@register
 class AutoTemplate(Template):
     name = "auto"
 

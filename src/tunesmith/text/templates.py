@@ -17,14 +17,11 @@ never as text that a tokenizer might split).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-from tunesmith.records.example import Turn
 from tunesmith.errors import ConfigError
+from tunesmith.text import auto  # noqa: F401  registers "auto" first: the default
+from tunesmith.text.template_base import REGISTRY, Piece, Template, register
 
-PieceRole = Literal["prompt", "answer", "end", "glue"]
-TEMPLATE_NAMES = ("auto", "alpaca", "llama2", "llama2-zh", "chatml")
+__all__ = ["TEMPLATE_NAMES", "Piece", "Template", "add_chatml_tokens", "get_template"]
 
 ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
                    "Write a response that appropriately completes the request.")
@@ -34,57 +31,7 @@ B_INST, E_INST = "[INST]", "[/INST]"
 B_SYS, E_SYS = "<<SYS>>\n", "\n<</SYS>>\n\n"
 
 
-@dataclass(frozen=True)
-class Piece:
-    """Text to tokenize, or one token id; `role` says whether the loss sees it."""
-    text: str | None = None
-    token_id: int | None = None
-    role: PieceRole = "prompt"
-
-    @property
-    def trained(self) -> bool:
-        return self.role in ("answer", "end")
-
-
-class Template:
-    """Base: `turn_pieces(system, turns)` returns one list of pieces per turn."""
-
-    name: str = "template"
-
-    def __init__(self, tokenizer):
-        self.bos = tokenizer.bos_token_id
-        self.eos = tokenizer.eos_token_id
-        if self.eos is None:
-            raise ConfigError(f"template {self.name}: the tokenizer has no EOS token, so no answer could end",
-                              "set eos_token in the tokenizer's tokenizer_config.json")
-
-    def turn_pieces(self, system: str | None, turns: list[Turn]) -> list[list[Piece]]:
-        out, previous = [], None
-        for i, turn in enumerate(turns):
-            if turn.role == "user":
-                out.append(self.user(system, turn, first=(i == 0)))
-            else:
-                out.append(self.assistant(turn, previous))
-            previous = turn
-        return out
-
-    def user(self, system: str | None, turn: Turn, first: bool) -> list[Piece]:  # pragma: no cover
-        raise NotImplementedError
-
-    def assistant(self, turn: Turn, previous: Turn | None) -> list[Piece]:  # pragma: no cover
-        raise NotImplementedError
-
-    def end_ids(self) -> list[int]:
-        """Token ids that end an answer."""
-        return [self.eos]
-
-    def _need_bos(self) -> int:
-        if self.bos is None:
-            raise ConfigError(f"template {self.name} needs a BOS token (<s>) and the tokenizer has none",
-                              "use a Llama tokenizer, or choose --template chatml or auto")
-        return self.bos
-
-
+@register
 class Alpaca(Template):
     name = "alpaca"
 
@@ -111,6 +58,7 @@ class Alpaca(Template):
         return [Piece(turn.content, role="answer"), Piece(token_id=self.eos, role="end")]
 
 
+@register
 class Llama2(Template):
     """Meta's `chat_completion`: each exchange is BOS + "[INST] u [/INST] a " + EOS, contents stripped."""
     name = "llama2"
@@ -125,6 +73,7 @@ class Llama2(Template):
         return [Piece(f" {turn.content.strip()} ", role="answer"), Piece(token_id=self.eos, role="end")]
 
 
+@register
 class Llama2Zh(Template):
     """FlagAlpha: <s>Human: u\\n</s><s>Assistant: a\\n</s>; the prompt ends at "Assistant:" so that the
     answer's first word keeps its own leading-space token, in the prompt and in training alike."""
@@ -139,6 +88,7 @@ class Llama2Zh(Template):
         return [Piece(f" {turn.content}\n", role="answer"), Piece(token_id=self.eos, role="end")]
 
 
+@register
 class ChatML(Template):
     name = "chatml"
 
@@ -178,15 +128,11 @@ def add_chatml_tokens(tokenizer) -> int:
     return tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
 
 
-BUILTIN = {"alpaca": Alpaca, "llama2": Llama2, "llama2-zh": Llama2Zh, "chatml": ChatML}
+TEMPLATE_NAMES: tuple[str, ...] = tuple(REGISTRY)  # the one list of names: config, CLI choices, UI
 
 
 def get_template(name: str, tokenizer) -> Template:
     """The template `name` (auto, alpaca, llama2, llama2-zh, chatml) bound to `tokenizer`."""
-    if name == "auto":
-        from tunesmith.text.auto import AutoTemplate
-
-        return AutoTemplate(tokenizer)
-    if name not in BUILTIN:
+    if name not in REGISTRY:
         raise ConfigError(f"unknown template '{name}'", f"choose one of {', '.join(TEMPLATE_NAMES)}")
-    return BUILTIN[name](tokenizer)
+    return REGISTRY[name](tokenizer)

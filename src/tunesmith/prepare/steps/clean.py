@@ -34,6 +34,7 @@ from pydantic import Field
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, map_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.clean_code import CODE, GRID, PROSE, pieces, spans
 from tunesmith.prepare.steps.clean_html import HINT as _HTML_HINT
 from tunesmith.prepare.steps.clean_html import asks_for_markup, has_html, mentions_markup, strip_html
@@ -95,6 +96,7 @@ _URL_CONTEXT = re.compile(r"(?<![a-z])(?:urls?|uris?|links?|hyperlinks?|websites
                           r"domains?)(?![a-z])|网址|链接|网站|网页|域名|主页|官网", re.IGNORECASE)
 
 
+@register
 class CleanStep(Step):
     """HTML, URLs, broken unicode, width, whitespace, case, traditional->simplified; code and grids untouched."""
 

@@ -26,6 +26,7 @@ from pydantic import Field, field_validator
 from tunesmith.dedup.keep import check_policy, choose, record_id
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, SetStep, StepOptions
+from tunesmith.prepare.steps.registry import register
 from tunesmith.io import atomic_write_text
 
 
@@ -79,6 +80,10 @@ class SemanticOptions(DedupOptions):
 
 
 def record_text(example: Example, fields) -> str:
+    # A preference pair is keyed on its prompt and chosen answer: the same question with the same preferred
+    # answer is a duplicate whatever answer it was preferred over.
+    if example.rejected is not None:
+        example = Example(example.turns, example.system, example.meta)
     return "\n".join(example.texts(tuple(fields)))
 
 
@@ -140,6 +145,7 @@ class _DedupStep(SetStep):
         return atomic_write_text(path, text)
 
 
+@register
 class ExactDedupStep(_DedupStep):
     """Same text after folding case, width, punctuation, whitespace, traditional/simplified."""
     name = "dedup_exact"
@@ -154,6 +160,7 @@ class ExactDedupStep(_DedupStep):
         return exact_clusters(texts), lambda pairs: np.ones(len(pairs))
 
 
+@register
 class NearDedupStep(_DedupStep):
     """MinHash-LSH candidates, exact Jaccard check, union-find clusters."""
     name = "dedup_near"
@@ -177,6 +184,7 @@ class NearDedupStep(_DedupStep):
         return result.clusters, result.similarity
 
 
+@register
 class SemanticDedupStep(_DedupStep):
     """Embeddings + faiss range search above a cosine threshold, union-find clusters."""
     name = "dedup_semantic"
@@ -206,17 +214,3 @@ class SemanticDedupStep(_DedupStep):
             args = [(o.embedder, o.device, o.batch_size, texts[i:i + size]) for i in range(0, len(texts), size)]
             result = finder.find_vectors(np.concatenate(list(self.mapper(embed_texts, args))))
         return result.clusters, result.similarity
-
-
-DEDUP_STEPS = (ExactDedupStep, NearDedupStep, SemanticDedupStep)
-
-
-def _register() -> None:
-    # Here rather than in steps/__init__.py so that importing this module first works too.
-    from tunesmith.prepare.steps import register
-
-    for cls in DEDUP_STEPS:
-        register(cls)
-
-
-_register()

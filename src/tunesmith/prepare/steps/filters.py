@@ -1,5 +1,5 @@
 """Record filters that need no model: `length` here; `quality` (quality.py) and `meta` (meta.py) have
-their own modules, and `machine_text` too. This module keeps the names steps/__init__.py imports."""
+their own modules, and `machine_text` too."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pydantic import Field
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.meta import MetaExpression, MetaOptions, MetaStep
 from tunesmith.prepare.steps.quality import QualityOptions, QualityStep
 
@@ -16,6 +17,7 @@ class LengthOptions(StepOptions):
     max_chars: int | None = Field(None, ge=1, description="Drop records with more characters (null = no limit).")
 
 
+@register
 class LengthStep(Step):
     """Drop records outside a character-count range."""
 

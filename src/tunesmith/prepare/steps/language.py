@@ -29,6 +29,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.language_codes import LANGUAGES, suggest
 from tunesmith.prepare.steps.language_text import cjk_prose_words, strip_code
 
@@ -196,6 +197,7 @@ class Profile:
     latin: list[str]
 
 
+@register
 class LanguageStep(Step):
     """Keep records in the listed languages (Chinese, English, mixed: short text too)."""
 

@@ -42,6 +42,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.records.example import Example, FieldName, Turn
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.lexicon import PhraseMatcher, read_lexicon, shipped
 from tunesmith.prepare.steps.machine_context import Answer, Request
 from tunesmith.prepare.steps import machine_patterns as mp
@@ -90,6 +91,7 @@ class _Hit:
     hedge: bool = False  # "抱歉，我无法确定…": refuses to be sure, then answers
 
 
+@register
 class MachineTextStep(Step):
     """Drop chat-model self-talk where it stands as the model's own words; keep requested content."""
 
@@ -142,10 +144,14 @@ class MachineTextStep(Step):
         """(text, the user turn it answers): each chosen answer with the user turn before it; any other
         chosen text (system, instruction, input) with none."""
         turns = example.turns
+        # A pair's rejected answer replies to the same user turn as the chosen one: read with "output".
+        other = example.rejected.content if example.rejected is not None and (
+            "all" in self._fields or "output" in self._fields) else None
         if self._fields == ("output",):  # the default: the last answer only
             for i in range(len(turns) - 1, -1, -1):
                 if turns[i].role == "assistant":
-                    return [(turns[i].content, turns[i - 1] if i and turns[i - 1].role == "user" else None)]
+                    asked = turns[i - 1] if i and turns[i - 1].role == "user" else None
+                    return [(turns[i].content, asked)] + ([(other, asked)] if other is not None else [])
             return []
         fields, every = self._fields, "all" in self._fields
         out: list[tuple[str, Turn | None]] = []
@@ -161,6 +167,8 @@ class MachineTextStep(Step):
                 out.append((turn.content, None))
             if turn.input and (every or ("input" in fields and i == last_user)):
                 out.append((turn.input, None))
+        if other is not None and last_answer is not None:
+            out.append((other, turns[last_answer - 1] if last_answer and turns[last_answer - 1].role == "user" else None))
         return out
 
     # -- one text ---------------------------------------------------------------------------------

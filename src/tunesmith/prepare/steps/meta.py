@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions
+from tunesmith.prepare.steps.registry import register
 from tunesmith.errors import ConfigError
 
 _OPS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -171,6 +172,7 @@ class MetaOptions(StepOptions):
         return v
 
 
+@register
 class MetaStep(Step):
     """Keep records whose metadata satisfy an expression (upvotes >= 3)."""
 

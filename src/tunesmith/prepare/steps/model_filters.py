@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from tunesmith.config import ModelConfig
 from tunesmith.records.example import Example, FieldName
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.token_count import RenderedLengths, TrainingLengths
 
 LOGIT_CHUNK = 512     # positions whose logits exist at once when scoring perplexity
@@ -72,6 +73,7 @@ class TokenLengthOptions(StepOptions):
         return self
 
 
+@register
 class TokenLengthStep(Step):
     """Drop records that training could not fit in max_seq_len tokens, counted as training renders them."""
 
@@ -155,6 +157,7 @@ class PerplexityOptions(StepOptions):
     write_score: bool = Field(False, description="Store the score in meta.perplexity of kept records.")
 
 
+@register
 class PerplexityStep(Step):
     """Drop texts a small LM finds too unlikely (or too predictable).
 

@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, map_texts, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.pii_checks import CODE, PII, UNSURE, id15_valid, id18_valid, luhn_valid
 from tunesmith.prepare.steps.pii_find import PII_TYPES, PiiFinder, PiiMatch
 
@@ -67,6 +68,7 @@ class PiiOptions(StepOptions):
         return v
 
 
+@register
 class PiiStep(Step):
     """Mask (or drop on) personal information: IDs, phones, cards, emails, IPs, ..."""
 

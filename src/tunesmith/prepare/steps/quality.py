@@ -17,6 +17,8 @@ answer (quality_text.py says what a task asks for):
 - repetitive: most of the answer sits in a loop, i.e. later copies of one sentence or line, or a short piece
   repeated back to back. Parallel structure (sentences built alike around different content),
   lists, tables, code and a refrain are no loop, and a task that asks for repetition gets it.
+- same_answers (preference pairs): the chosen and rejected answers are one text (whitespace aside), e.g.
+  after cleaning removed what told them apart. Every other rule judges each answer of a pair.
 - special_characters: most characters are symbols, outside code, tables and URLs. Not applied when
   the task asks for something made of symbols: a regex, a password, emoji, Morse code, ASCII art,
   code or markup, a formula.
@@ -32,7 +34,9 @@ import unicodedata
 from pydantic import Field
 
 from tunesmith.records.example import Example, FieldName
+from tunesmith.records.formats.preference import same_answers
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.quality_text import (ASKS_EDIT, ASKS_REPETITION, ASKS_SYMBOLS, NORMALISE, could_echo,
                                                loop_share, same_words, special_ratio, text_units, too_few_units)
 
@@ -51,6 +55,7 @@ class QualityOptions(StepOptions):
         "Drop texts with more than this share of symbols (code, tables and URLs excluded)."))
 
 
+@register
 class QualityStep(Step):
     """Drop empty, trivial, echoing, looping or symbol-heavy answers (what the task asked for stays)."""
 
@@ -58,6 +63,20 @@ class QualityStep(Step):
     Options = QualityOptions
 
     def apply(self, example: Example) -> Example | Drop:
+        if example.rejected is None:
+            return self._judge(example)
+        # A pair: each answer is judged as the record it makes with the prompt; either one failing drops the
+        # pair (it needs two answers worth comparing), and answers that a step left equal prefer nothing.
+        if same_answers(example.output, example.rejected.content):
+            return Drop("same_answers", repr(example.output[:80]))
+        for side, view in (("chosen", Example(example.turns, example.system, example.meta)),
+                           ("rejected", example.with_answer(example.rejected))):
+            verdict = self._judge(view)
+            if isinstance(verdict, Drop):
+                return Drop(verdict.reason, f"{side} answer: {verdict.detail}")
+        return example
+
+    def _judge(self, example: Example) -> Example | Drop:
         o = self.options
         output = example.output
         if o.min_output_units and too_few_units(output, o.min_output_units):

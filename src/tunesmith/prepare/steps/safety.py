@@ -28,6 +28,7 @@ from pydantic import Field, field_validator
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, read_texts
+from tunesmith.prepare.steps.registry import register
 from tunesmith.prepare.steps.lexicon import shipped_categories
 from tunesmith.prepare.steps.safety_judge import JudgeOptions, SafetyJudge
 from tunesmith.prepare.steps.safety_patterns import Detector, Hit, RuleFiles, Rules, context_of
@@ -87,6 +88,7 @@ def load_classifier(spec: str):
                           "the module must be importable from where tunesmith runs") from None
 
 
+@register
 class SafetyStep(Step):
     """Drop or flag text that threatens, insults, demeans a group, sexualises minors or teaches crime."""
 
