@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tunesmith.cli import main
 from tunesmith.dedup.contamination import find_contamination
 from tunesmith.dedup.synthetic import Planter
@@ -52,7 +54,7 @@ def test_cli_reports_and_removes(tmp_path, capsys):
     train.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"instruction": "What is the capital of France?"}) + "\n")
-    out = tmp_path / "clean" / "train.jsonl"
+    out = tmp_path / "clean" / "train.clean.jsonl"
     rc = main(["data", "contamination", str(train), str(bench), "--remove", "--out", str(out),
                "--report", str(tmp_path / "hits.json")])
     assert rc == 0
@@ -60,12 +62,24 @@ def test_cli_reports_and_removes(tmp_path, capsys):
     assert "2 contaminated" in printed
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["instruction"] for r in kept] == ["Write a haiku about autumn leaves falling slowly"]
-    removed = [json.loads(line) for line in (out.parent / "train.contaminated.jsonl").read_text().splitlines()]
+    # the side files are named as --help says: --out's name with its extension replaced
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.clean.contaminated.jsonl", "train.clean.jsonl",
+                                                            "train.clean.unreadable.jsonl"]
+    removed = [json.loads(line) for line in (out.parent / "train.clean.contaminated.jsonl").read_text().splitlines()]
     assert [r["eval_file"] for r in removed] == [str(bench)] * 2
-    unreadable = (out.parent / "train.unreadable.jsonl").read_text()
+    unreadable = (out.parent / "train.clean.unreadable.jsonl").read_text()
+    assert "train.clean.contaminated.jsonl: 2 removed" in printed
     assert "{broken" in unreadable
     hits = json.loads((tmp_path / "hits.json").read_text())
     assert hits["contaminated"] == 2 and len(hits["hits"]) == 2
+
+
+def test_help_names_the_side_files_the_command_writes(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "contamination", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--out train.clean.jsonl: train.clean.contaminated.jsonl" in text and "train.clean.unreadable.jsonl" in text
+    assert "OUT_STEM" not in text
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -19,9 +19,10 @@ containment (share of the eval record's n-grams found in the training record: ca
 question buried in a long record; counted for eval records of --min-shingles n-grams or more), or
 max (default: either). Evaluation files may hold prompts
 only (no answers). With --remove, the clean training records go to --out (same record format as
-TRAIN unless --to) and the removed ones, each naming its evaluation twin, to OUT_STEM.contaminated.jsonl.
+TRAIN unless --to) and the removed ones, each naming its evaluation twin, beside it: --out's name with
+its extension replaced by .contaminated.jsonl (--out train.clean.jsonl: train.clean.contaminated.jsonl).
 Unreadable training records are listed with file:line; with --remove they go, verbatim, to
-OUT_STEM.unreadable.jsonl (never silently dropped).
+train.clean.unreadable.jsonl, named the same way (never silently dropped).
 """
 
 
@@ -113,16 +114,21 @@ def run(args) -> int:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         n = write((e for i, e in enumerate(train) if i not in dirty), out, to=to)
-        removed = out.with_name(out.name.split(".")[0] + ".contaminated.jsonl")
+        removed = side_file(out, "contaminated")
         rows = {h.train_index: h for h in report.hits}
         _atomic_text(removed, "".join(json.dumps({**rows[i].to_dict(), "record": train[i].to_dict()},
                                                  ensure_ascii=False) + "\n" for i in sorted(dirty)))
         print(f"{out}: {n} clean records ({to}); {removed}: {len(dirty)} removed, each with its eval twin")
         if bad:  # kept verbatim so nothing is lost: fix them and check again
-            unreadable = out.with_name(out.name.split(".")[0] + ".unreadable.jsonl")
+            unreadable = side_file(out, "unreadable")
             _atomic_text(unreadable, "".join(json.dumps(b.to_dict(), ensure_ascii=False) + "\n" for b in bad))
             print(f"{unreadable}: {len(bad)} unreadable training records, with file:line, reason and raw text")
     return 0
+
+
+def side_file(out, kind: str):
+    """OUT's name with its extension replaced: train.clean.jsonl -> train.clean.contaminated.jsonl (as --help says)."""
+    return out.with_name(f"{out.stem}.{kind}.jsonl")
 
 
 def _train_format(path, format, detect) -> str:
