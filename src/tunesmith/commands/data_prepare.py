@@ -85,9 +85,12 @@ def list_steps() -> str:
         for key, field in cls.Options.model_fields.items():
             if key == "step":
                 continue
+            text = (field.description or "").replace("\n", " ")
+            if field.is_required():  # no default to show (pydantic's would print as PydanticUndefined)
+                lines.append(f"    {key} (required): {text}")
+                continue
             default = field.get_default(call_default_factory=True)
             if hasattr(default, "model_dump"):  # a nested block (the model): show its main key only
                 default = {"path": getattr(default, "path", None)}
-            text = (field.description or "").replace("\n", " ")
             lines.append(f"    {key} = {default!r}: {text}")
     return "\n".join(lines)
