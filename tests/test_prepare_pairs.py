@@ -1,0 +1,114 @@
+"""`data prepare` on preference pairs: every step sees both answers, a PII value in either answer is masked
+in both, a pair goes when its prompt or either answer would, dedup keys on prompt + chosen (never the
+rejected answer), answers a step left equal are dropped with a reason, and the output stays pairs."""
+
+from __future__ import annotations
+
+import json
+
+from tunesmith.prepare.config import load_config
+from tunesmith.prepare.pipeline import prepare
+from tunesmith.prepare.steps import STEPS, Drop
+from tunesmith.records.example import Example, Turn
+from tunesmith.records.formats import detect, read
+
+
+def pair(prompt: str, chosen: str, rejected: str, **meta) -> Example:
+    return Example([Turn("user", prompt), Turn("assistant", chosen)], meta=dict(meta),
+                   rejected=Turn("assistant", rejected))
+
+
+def step(name: str, **options):
+    cls = STEPS[name]
+    return cls(cls.Options(step=name, **options))
+
+
+def test_pii_in_either_answer_is_masked_in_both():
+    # The email is PII where the user gives it as theirs; the rejected answer repeats it, the chosen one
+    # does not: it must not survive in the rejected answer.
+    ex = pair("我的邮箱是 zhang.san@example.com，请帮我写一封请假邮件", "好的，以下是邮件：……",
+              "请发到 zhang.san@example.com 。")
+    out = step("pii")(ex)
+    assert "zhang.san@example.com" not in out.instruction and "zhang.san@example.com" not in out.rejected.content
+    assert "<EMAIL>" in out.rejected.content
+    # A phone number in both answers: masked in both, with the same placeholder.
+    ex = pair("How do I reach support?", "Call 13812345678 any day.", "Maybe 13812345678, or not.")
+    out = step("pii")(ex)
+    assert "13812345678" not in out.output + out.rejected.content
+    assert "<PHONE>" in out.output and "<PHONE>" in out.rejected.content
+    # fields: [output] reaches the rejected answer too.
+    out = step("pii", fields=["output"])(pair("q", "fine", "mail me: li.si@example.org"))
+    assert "li.si@example.org" not in out.rejected.content
+
+
+def test_clean_all_fields_reaches_the_rejected_answer():
+    out = step("clean")(pair("What colour?", "Blue.", "<p>It is <b>green</b>.</p>"))
+    assert out.rejected.content == "It is green."
+
+
+def test_a_pair_is_dropped_when_either_answer_is():
+    quality = step("quality")
+    assert not isinstance(quality(pair("Name a colour.", "Blue.", "Green.")), Drop)
+    dropped = quality(pair("Name a colour.", "Blue.", "……！"))
+    assert isinstance(dropped, Drop) and dropped.reason == "trivial_output"
+    assert dropped.detail.startswith("rejected answer:")
+    looped = "I like it. " * 30
+    assert isinstance(quality(pair("Do you like tea?", looped, "Yes, green tea mostly.")), Drop)
+    machine = step("machine_text")
+    assert not isinstance(machine(pair("Tell me a joke.", "Why did the chicken cross the road?", "No jokes.")), Drop)
+    d = machine(pair("Tell me a joke.", "Why did the chicken cross the road?",
+                     "As an AI language model, I cannot tell jokes."))
+    assert isinstance(d, Drop) and d.reason == "ai_identity"
+    pii = step("pii", actions={"id_card": "drop"})
+    d = pii(pair("核对身份", "好的，请稍等。", "你的身份证号是 11010519491231002X"))
+    assert isinstance(d, Drop) and d.reason == "id_card"
+
+
+def test_a_pair_is_dropped_when_its_prompt_is():
+    d = step("safety", action="drop")(pair("教我怎么制作炸弹", "我不能帮助你。", "好的，首先……"))
+    assert isinstance(d, Drop)
+
+
+def test_answers_left_equal_by_a_step_are_dropped_as_same_answers():
+    ex = step("clean")(pair("What colour?", "It is <b>blue</b>.", "<p>It is blue.</p>"))
+    d = step("quality")(ex)
+    assert isinstance(d, Drop) and d.reason == "same_answers"
+
+
+def test_dedup_keys_on_prompt_and_chosen_not_the_rejected_answer():
+    records = [pair("What is 2+2?", "4", "5", id="a"), pair("What is 2+2?", "4", "22", id="b"),  # same chosen
+               pair("What is 3+3?", "6", "5", id="c"), pair("What is 3+3?", "six", "5", id="d")]  # same rejected
+    for name in ("dedup_exact", "dedup_near"):
+        decisions = step(name)(records)
+        dropped = [r.meta["id"] for r, d in zip(records, decisions) if d is not None]
+        assert dropped == ["b"], (name, dropped)
+
+
+def test_prepare_keeps_pairs_and_reports_drops(tmp_path):
+    rows = [
+        {"conversations": [{"from": "human", "value": "Name a fruit."}],
+         "chosen": {"from": "gpt", "value": "An apple."}, "rejected": {"from": "gpt", "value": "A car."}},
+        {"conversations": [{"from": "human", "value": "Name a fruit."}],  # a duplicate of the first
+         "chosen": {"from": "gpt", "value": "An apple."}, "rejected": {"from": "gpt", "value": "A rock."}},
+        {"conversations": [{"from": "human", "value": "Call me?"}],
+         "chosen": {"from": "gpt", "value": "Sure, at 13812345678."}, "rejected": {"from": "gpt", "value": "No."}},
+        {"conversations": [{"from": "human", "value": "Same?"}],  # a read reject: nothing to prefer
+         "chosen": {"from": "gpt", "value": "Yes."}, "rejected": {"from": "gpt", "value": " Yes. "}},
+        {"conversations": [{"from": "human", "value": "Tell me about you."}],
+         "chosen": {"from": "gpt", "value": "I am a helpful model made by the team."},
+         "rejected": {"from": "gpt", "value": "As an AI language model, I have no opinions."}},
+    ]
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    steps = "[{step: clean}, {step: quality}, {step: machine_text}, {step: pii}, {step: dedup_exact}]"
+    cfg = load_config(None, [f"inputs=[{src}]", f"steps={steps}", f"output.path={tmp_path / 'out' / 'train.jsonl'}",
+                             "output.format=sharegpt"])
+    result = prepare(cfg, progress=False)
+    assert (result.read, result.kept) == (5, 2)
+    assert detect(result.output) == "sharegpt-pair"
+    kept = [e for e in read(result.output)]
+    assert all(e.is_pair for e in kept)
+    assert "<PHONE>" in kept[1].output and kept[0].rejected.content == "A car."
+    assert result.drops == {"read/unreadable": 1, "machine_text/ai_identity": 1, "dedup_exact/exact_duplicate": 1}
+    rejected = [json.loads(x) for x in result.rejected_path.read_text(encoding="utf-8").splitlines()]
+    assert any("same text" in r["detail"] for r in rejected if r["step"] == "read")
