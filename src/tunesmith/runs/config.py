@@ -75,6 +75,15 @@ class TrainConfig(Section):
     packing: bool = Field(False, description="Pack several samples per row; attention never crosses samples.")
     packing_attention: Literal["auto", "block_mask", "position_ids"] = Field("auto", description=(
         "How packed rows keep samples apart: block_mask (a block-diagonal 4D mask; sdpa/eager, any device),\n"
+    objective: Literal["sft", "dpo", "ipo", "simpo", "orpo"] = Field("sft", description=(
+        "What the model learns: sft (imitate the answers) or, on preference pairs (a chosen and a rejected\n"
+        "answer per prompt), dpo, ipo (both against a reference: the base with adapters off, or for full/freeze\n"
+        "log-probs cached at step 0), simpo or orpo (no reference)."))
+    beta: float = Field(0.1, gt=0, description=(
+        "Preference objectives: dpo/ipo/simpo inverse temperature of the reward; orpo: weight of the odds-ratio term."))
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description=(
+        "dpo/simpo: the assumed share of pairs labelled the wrong way round (conservative DPO); 0 = plain."))
+    simpo_gamma: float = Field(0.5, ge=0, description="simpo: the target reward margin (gamma).")
         "position_ids (per-sample positions only; the kernel cuts at each restart: flash_attention_2 varlen,\n"
         "flex_attention, or sdpa through transformers' packed-sequence detection), auto (position_ids for\n"
         "flash_attention_2/flex_attention, else block_mask)."))

@@ -79,6 +79,8 @@ def _read(paths: list[str], cfg: RunConfig, stats: dict) -> list:
 def _render(examples, template, tokenizer, cfg: RunConfig, stats: dict, shortest: list[int]) -> list[Sample]:
     from tunesmith.text.render import TooLong, render
 
+    if cfg.train.objective != "sft":
+        return _render_pairs(examples, template, tokenizer, cfg, stats, shortest)
     samples = []
     for ex in examples:
         try:
@@ -96,4 +98,29 @@ def _render(examples, template, tokenizer, cfg: RunConfig, stats: dict, shortest
             continue
         stats["truncated"] += int(bool(r.truncated))
         samples.append(sample)
+    return samples
+
+
+def _render_pairs(examples, template, tokenizer, cfg: RunConfig, stats: dict, shortest: list[int]) -> list:
+    """Preference objectives: every record must be a pair (chosen + rejected); PairSamples share their prompt."""
+    from tunesmith.text.render import TooLong
+    from tunesmith.text.render_pair import render_pair
+
+    samples = []
+    for ex in examples:
+        if not ex.is_pair:
+            meta = ex.meta or {}
+            where = f"{meta['source']}:{meta['line']}" if meta.get("source") and meta.get("line") else "a record"
+            raise DataError(f"{where} has no rejected answer, and train.objective={cfg.train.objective} trains on "
+                            "preference pairs", "give every record a chosen and a rejected answer "
+                            "(LLaMA-Factory or TRL preference format), or set train.objective=sft")
+        try:
+            pair = render_pair(ex, template, tokenizer, max_seq_len=cfg.template.max_seq_len,
+                               truncation=cfg.template.truncation)
+        except TooLong as e:
+            stats["too_long"] += 1
+            shortest.append(e.length)
+            continue
+        stats["truncated"] += int(pair.truncated)
+        samples.append(pair)
     return samples

@@ -25,9 +25,10 @@ from tunesmith.model import load as model_load
 from tunesmith.model import methods
 from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Batcher, Sample
-from tunesmith.train import checkpoint, distributed, plots, schedule
-from tunesmith.train.loss import micro_batch_loss, split_head, token_loss_sums
+from tunesmith.train import checkpoint, distributed, objectives, plots, schedule
+from tunesmith.train.loss import split_head, token_loss_sums
 from tunesmith.train.metrics import MetricsLog
+from tunesmith.train.preference import PairBatcher
 from tunesmith.train.preflight import check_before_loading, check_after_loading, resolve
 from tunesmith.io import atomic_dir
 from tunesmith.runs.folder import RunFolder
@@ -52,7 +53,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
           samples: list[Sample] | None = None, val_samples: list[Sample] | None = None,
           progress: bool = True) -> TrainResult:
     """Train as `cfg` says and write the run folder. `resume`: True (latest checkpoint) or a checkpoint path.
-    `samples` skips reading data files (tests, benchmarks, callers that render themselves)."""
+    `samples` skips reading data files (tests, benchmarks, callers that render themselves): Samples for
+    train.objective=sft, PairSamples (text.render_pair) for a preference objective."""
     # -- 1. set-up: processes, checks that need nothing loaded, the run folder -------------------
     d = distributed.init()
     cfg = resolve(cfg)
@@ -76,9 +78,11 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     val_samples = val_samples or []
     model = model_load.load_model(cfg.model, source, device=d.device)
     tc = cfg.train
-    batcher = Batcher(samples, tc.micro_batch_size, tokenizer.pad_token_id, packing=tc.packing,
-                      max_seq_len=cfg.template.max_seq_len, group_by_length=tc.group_by_length,
-                      packing_attention=packing_attention(cfg), seed=cfg.seed)
+    objective = objectives.build(cfg)  # sft, or a preference objective on pairs (train/objectives.py)
+    batcher_type = PairBatcher if objective.pairs else Batcher  # a pair batch holds both answers of each pair
+    batcher = batcher_type(samples, tc.micro_batch_size, tokenizer.pad_token_id, packing=tc.packing,
+                           max_seq_len=cfg.template.max_seq_len, group_by_length=tc.group_by_length,
+                           packing_attention=packing_attention(cfg), seed=cfg.seed)
     total = schedule.total_steps(tc, len(batcher), d.world_size)
 
     # -- 3. the method: which parameters train --------------------------------------------------
@@ -101,6 +105,10 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     autocast_dtype = autocast_precision(cfg, d.device)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
 
+    # The reference of DPO/IPO is the model as it is now, before any step or checkpoint changes it.
+    objective.prepare(model=model, peft_model=peft_model, samples=samples, val_samples=val_samples,
+                      micro_batch_size=tc.micro_batch_size, run_root=run.root, resumed=resume_from is not None, d=d,
+                      autocast_ctx=lambda: autocast(d.device, autocast_dtype))
     # -- 5. resume or start -----------------------------------------------------------------------
     start_step, tokens_seen = 0, 0
     if resume_from is not None:
@@ -130,18 +138,20 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
             window = [batcher.micro_batch(step * per_step + k) for k in range(per_step)]
             window_tokens = sum(batcher.trained_tokens(m) for m in window)  # every process counts the same
             mine = window[d.rank::d.world_size]
-            loss_sum, step_tokens = 0.0, 0
+            norm = objective.normaliser(batcher, window)  # SFT: the window's trained tokens; pairs: its pairs
+            loss_sum, step_tokens, stats = 0.0, 0, objective.empty_stats()
             for k, micro in enumerate(mine):
                 batch = {key: t.to(d.device) for key, t in batcher.collate(micro).items()}
                 step_tokens += int(sum(len(samples[i]) for row in micro for i in row))
                 with distributed.no_sync(model, last_micro=k == len(mine) - 1), autocast(d.device, autocast_dtype):
-                    micro_loss = micro_batch_loss(model, batch, max(window_tokens, 1), fused)
+                    micro_loss, micro_stats = objective.loss(model, batch, norm, fused)
                     # DDP and FSDP average gradients over processes; the window normaliser already covers
                     # every process, so undo that average.
                     loss = micro_loss * d.world_size
                 (scaler.scale(loss) if scaler else loss).backward()
                 loss_sum += float(micro_loss.detach())
             if scaler:
+                stats = {k: stats[k] + v for k, v in micro_stats.items()}
                 scaler.unscale_(optimizer)
             grad_norm = clip_gradients(model, tc.max_grad_norm)
             if scaler:
@@ -165,11 +175,16 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
             result.losses.append(step_loss)
             record = {"step": step + 1, "epoch": round((step + 1) * per_step / len(batcher), 4), "loss": step_loss,
                       "lr": lr, "grad_norm": grad_norm, "trained_tokens": window_tokens, "tokens": step_tokens,
-                      "tokens_seen": tokens_seen, "tok_s": step_tokens / max(elapsed, 1e-9)}
+                      "tokens_seen": tokens_seen, "tok_s": step_tokens / max(elapsed, 1e-9),
+                      **objective.step_metrics(stats, d)}
             last = step + 1 == total
             if val_samples and ((tc.eval_every and (step + 1) % tc.eval_every == 0) or last):
-                record["eval_loss"] = evaluate(model, val_samples, tokenizer.pad_token_id, tc.micro_batch_size, d,
-                                               autocast_dtype)
+                if objective.pairs:  # eval_loss and eval_ rewards, preference accuracy on the held-out pairs
+                    record.update(objective.evaluate(model, val_samples, tc.micro_batch_size, d,
+                                                     lambda: autocast(d.device, autocast_dtype), fused))
+                else:
+                    record["eval_loss"] = evaluate(model, val_samples, tokenizer.pad_token_id, tc.micro_batch_size, d,
+                                                   autocast_dtype)
                 result.eval_loss = record["eval_loss"]
                 model.train()
             if metrics and ((step + 1) % tc.log_every == 0 or last or "eval_loss" in record):

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from tunesmith.errors import ConfigError
-from tunesmith.model import methods
+from tunesmith import methods
+from tunesmith.train.objectives import check as check_objective
 from tunesmith.runs.config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def check_before_loading(cfg: RunConfig, d, run, resume, overwrite: bool) -> Pat
         raise ConfigError("method.name=qlora means a 4-bit base; model.load_in_8bit=true conflicts",
                           "set model.load_in_8bit=false")
     if tc.packing and not method.packing:
+    check_objective(cfg)  # method x objective, packing with pairs (train.objectives)
         raise ConfigError(f"train.packing=true does not work with method.name={cfg.method.name}: its virtual "
                           "tokens sit in front of the row, so only the first packed sample would see them",
                           "set train.packing=false (dynamic padding and group_by_length keep padding low)")
