@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request  # module level: the handlers' annotations 
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tunesmith.cli import main
-from tunesmith.synth.cache import cache_key
+from tunesmith.llm.cache import cache_key
 from tunesmith.synth.documents import read_documents
 from tunesmith.synth.split import tidy
 

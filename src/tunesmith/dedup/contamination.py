@@ -26,9 +26,8 @@ import numpy as np
 
 from tunesmith.dedup.containment import overlaps
 from tunesmith.dedup.exact import exact_keys
-from tunesmith.dedup.keep import record_id
+from tunesmith.dedup.keep import record_id, record_text
 from tunesmith.dedup.near import NearDuplicates
-from tunesmith.prepare.steps.dedup import record_text
 from tunesmith.records.example import Example
 
 DEFAULT_FIELDS = ("instruction", "input")

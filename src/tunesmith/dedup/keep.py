@@ -1,4 +1,5 @@
-"""Which record of a duplicate cluster stays: `first`, `longest` (output), or `score:<meta field>`.
+"""What a record is compared by (`record_text`), and which record of a duplicate cluster stays: `first`,
+`longest` (output), or `score:<meta field>`.
 
 Ties always go to the earlier record, so the choice never depends on how the records were sharded.
 """
@@ -19,6 +20,15 @@ def check_policy(policy: str) -> str:
         return policy
     raise ConfigError(f"keep policy '{policy}' is not one of {', '.join(POLICIES)}",
                       "write keep: first, keep: longest, or keep: score:upvotes (a numeric meta field)")
+
+
+def record_text(example: Example, fields) -> str:
+    """The text a record is compared by: its `fields` joined. A preference pair is keyed on its prompt and
+    chosen answer: the same question with the same preferred answer is a duplicate whatever answer it was
+    preferred over."""
+    if example.rejected is not None:
+        example = Example(example.turns, example.system, example.meta)
+    return "\n".join(example.texts(tuple(fields)))
 
 
 def choose(cluster: Sequence[int], examples: Sequence[Example], policy: str) -> int:

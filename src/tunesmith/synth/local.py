@@ -13,8 +13,8 @@ import hashlib
 import threading
 from pathlib import Path
 
-from tunesmith.synth.cache import Completion
-from tunesmith.synth.usage import Usage
+from tunesmith.llm.cache import Completion
+from tunesmith.llm.usage import Usage
 from tunesmith.errors import TunesmithError
 
 

@@ -21,14 +21,14 @@ from typing import Callable
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop
-from tunesmith.synth.cache import Cache, CachedBackend
+from tunesmith.llm.cache import Cache, CachedBackend
 from tunesmith.synth.checks import AnswerCheck, QuestionCheck, clean_answer, clean_question
-from tunesmith.synth.client import OpenAIClient, RetriesExhausted, api_key_from
+from tunesmith.llm.client import OpenAIClient, RetriesExhausted, api_key_from
 from tunesmith.synth.config import SynthConfig
 from tunesmith.synth.documents import Document, ReadReport, read_documents
 from tunesmith.synth.prompts import Prompts
 from tunesmith.synth.split import Passage, estimate_tokens, split
-from tunesmith.synth.usage import Usage
+from tunesmith.llm.usage import Usage
 from tunesmith.io import atomic_write_text
 from tunesmith.errors import DataError
 

@@ -9,7 +9,6 @@ goes away cancels its generation between two tokens.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import shlex
@@ -152,26 +151,15 @@ async def _side(request: Request, side: str, target, model, ids: list[int], body
                           "text": c.text})
 
 
-@functools.cache
-def _chat_options() -> frozenset[str]:
-    """The options the installed `tunesmith chat` takes, so the shown command always runs."""
-    from tunesmith.cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return frozenset(opt for action in sub.choices["chat"]._actions for opt in action.option_strings)
-
-
 def chat_command(body: ChatRequest, is_run: bool) -> str:
-    options = _chat_options()
+    """The `tunesmith chat` line that asks the same (tests/test_ui_chat_command.py parses it with the CLI)."""
     question = next((m["content"] for m in reversed(body.messages) if m.get("role") == "user"), "")
     parts = ["tunesmith", "chat", body.target, "--prompt", question]
-    if body.system.strip() and "--system" in options:
+    if body.system.strip():
         parts += ["--system", body.system]
-    if body.template and not is_run and "--template" in options:
+    if body.template and not is_run:
         parts += ["--template", body.template]
-    if "--max-new-tokens" in options:
-        parts += ["--max-new-tokens", str(body.max_new_tokens)]
-    if body.temperature and "--temperature" in options:
+    parts += ["--max-new-tokens", str(body.max_new_tokens)]
+    if body.temperature:
         parts += ["--temperature", str(body.temperature)]
     return shlex.join(parts)

@@ -61,9 +61,9 @@ class Verdict:
 
 class SafetyJudge:
     def __init__(self, options: JudgeOptions) -> None:
-        from tunesmith.synth.cache import Cache, CachedBackend
-        from tunesmith.synth.client import OpenAIClient, api_key_from
-        from tunesmith.synth.usage import Usage
+        from tunesmith.llm.cache import Cache, CachedBackend
+        from tunesmith.llm.client import OpenAIClient, api_key_from
+        from tunesmith.llm.usage import Usage
 
         self.options = options
         self.usage = Usage()
@@ -84,7 +84,7 @@ class SafetyJudge:
             return list(pool.map(self.judge, texts))
 
     def judge(self, text: str) -> Verdict:
-        from tunesmith.synth.client import RetriesExhausted
+        from tunesmith.llm.client import RetriesExhausted
 
         messages = [{"role": "user", "content": JUDGE_PROMPT.format(text=text[:MAX_CHARS])}]
         try:

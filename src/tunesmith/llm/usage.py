@@ -1,4 +1,4 @@
-"""What a synth run has cost so far: requests, retries, cache hits, tokens. Shared by worker threads."""
+"""What asking an LLM (a synth run, the safety judge) has cost so far: requests, retries, cache hits, tokens. Shared by worker threads."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ import time
 
 import httpx
 
-from tunesmith.synth.cache import Completion
-from tunesmith.synth.usage import Usage
+from tunesmith.llm.cache import Completion
+from tunesmith.llm.usage import Usage
 from tunesmith.errors import TunesmithError
 
 
