@@ -87,7 +87,7 @@ def test_dedup_keys_on_prompt_and_chosen_not_the_rejected_answer():
 def test_prepare_keeps_pairs_and_reports_drops(tmp_path):
     rows = [
         {"conversations": [{"from": "human", "value": "Name a fruit."}],
-         "chosen": {"from": "gpt", "value": "An apple."}, "rejected": {"from": "gpt", "value": "A car."}},
+         "chosen": {"from": "gpt", "value": "An apple."}, "rejected": {"from": "gpt", "value": "<b>A car.</b>"}},
         {"conversations": [{"from": "human", "value": "Name a fruit."}],  # a duplicate of the first
          "chosen": {"from": "gpt", "value": "An apple."}, "rejected": {"from": "gpt", "value": "A rock."}},
         {"conversations": [{"from": "human", "value": "Call me?"}],
@@ -112,3 +112,6 @@ def test_prepare_keeps_pairs_and_reports_drops(tmp_path):
     assert result.drops == {"read/unreadable": 1, "machine_text/ai_identity": 1, "dedup_exact/exact_duplicate": 1}
     rejected = [json.loads(x) for x in result.rejected_path.read_text(encoding="utf-8").splitlines()]
     assert any("same text" in r["detail"] for r in rejected if r["step"] == "read")
+    changes = [json.loads(x) for x in result.changes_path.read_text(encoding="utf-8").splitlines()]
+    assert {"step": "clean", "before": {"rejected": "<b>A car.</b>"}, "after": {"rejected": "A car."}}.items() \
+        <= changes[0].items()

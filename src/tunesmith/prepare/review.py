@@ -2,7 +2,7 @@
 
     changes.jsonl   one row per (step, record) whose texts the step changed: the step, the record id, the
                     changed texts before and after ({slot: text}, slots named as steps name fields:
-                    system, instruction, input, output, turns[i].content), and, with `output.diffs`, a
+                    system, instruction, input, output, turns[i].content, rejected), and, with `output.diffs`, a
                     unified diff per slot
     flagged.jsonl   one row per flag a step set on a record it kept (`Step.flag`): step, reason, detail,
                     id and the record as it left the stage
@@ -36,12 +36,14 @@ CONTEXT_CHARS = 300        # the instruction shown next to a change of other tex
 
 
 def texts_of(example: Example) -> tuple:
-    """Every text slot of a record, positionally: (system, turn 0 content, turn 0 input, turn 1 ...)."""
+    """Every text slot of a record, positionally: (system, turn 0 content, turn 0 input, turn 1 ..., and a
+    preference pair's rejected answer last)."""
     turns = example.turns
-    if len(turns) == 2:  # the common Alpaca shape, without building a list
+    if len(turns) == 2 and example.rejected is None:  # the common Alpaca shape, without building a list
         a, b = turns
         return example.system, a.content, a.input, b.content, b.input
-    return (example.system, *[x for t in turns for x in (t.content, t.input)])
+    slots = (example.system, *[x for t in turns for x in (t.content, t.input)])
+    return slots if example.rejected is None else slots + (example.rejected.content,)
 
 
 _PAIR_NAMES = ["system", "instruction", "input", "output", "turns[1].input"]
@@ -49,6 +51,8 @@ _PAIR_NAMES = ["system", "instruction", "input", "output", "turns[1].input"]
 
 def slot_names(example: Example, n_slots: int) -> list[str]:
     """Names for `texts_of` positions, in the vocabulary of the steps' `fields` option where it fits."""
+    if example.rejected is not None:
+        return slot_names(Example(example.turns, example.system), n_slots - 1) + ["rejected"]
     turns = example.turns
     if n_slots == 5 and len(turns) == 2 and turns[0].role == "user" and turns[1].role == "assistant":
         return _PAIR_NAMES
