@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from tunesmith.records.example import Example
+from tunesmith.prepare.report_pii import mask_summary
 from tunesmith.prepare.review import merge_samples
 from tunesmith.prepare.stage import LENGTH_BINS, length_bin, record_chars, stats_from_json
 from tunesmith.prepare.steps.base import StepStats
@@ -106,7 +107,7 @@ class ReportBuilder:
 
     def finish(self, result) -> dict:
         steps = {label: s.to_dict() for label, s in self.steps.items()}
-        return {
+        return mask_summary({  # the report is what gets shared: its quoted records with PII masked
             "counts": {"read": self.read, "kept": result.kept, "rejected": result.rejected,
                        "kept_share": round(result.kept / self.read, 4) if self.read else 0.0,
                        "flagged": self.kept.flagged_records},
@@ -128,7 +129,7 @@ class ReportBuilder:
             "tokenizers": self._tokenizers(steps),
             "examples": dict(self.examples),
             "config": self.config_yaml,
-        }
+        })
 
     def _flags(self, steps: dict) -> list[dict]:
         """Per step and reason: records kept and flagged (`kept`), and flags set when the step ran

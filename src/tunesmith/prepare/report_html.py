@@ -85,7 +85,8 @@ def _tokenizers(rows: list[dict]) -> str:
 def _examples(examples: dict) -> str:
     if not examples:
         return "<p class='muted'>no record was rejected</p>"
-    out = []
+    out = ["<p class='muted'>Personal information in the records shown here is masked as ⟨type⟩, whichever step "
+           "dropped them (rejected.jsonl keeps them as they were).</p>"]
     for key, rows in examples.items():
         out.append(f"<h3>{html.escape(key)}</h3><table><tr><th>where</th><th>detail</th><th>record</th></tr>")
         for row in rows:

@@ -7,10 +7,19 @@ this takes well under a millisecond and the page stays one self-contained file. 
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from html import escape
 
 _FONT = "font-family='system-ui,sans-serif' font-size='11'"
-_CHAR_W = 6.2  # rough width of one character at font-size 11, for laying out labels
+_CHAR_W = 6.2   # width of a Latin character at font-size 11, for laying out labels (a generous average)
+_WIDE_W = 11.0  # a CJK or other full-width character takes the whole em
+_DIAG = math.sqrt(0.5)  # a label turned 45 degrees spans this share of its length across and down
+
+
+def text_width(text: str) -> float:
+    """The width `text` takes at font-size 11: what each label's room is sized from, so none is clipped."""
+    return sum(_WIDE_W if unicodedata.east_asian_width(c) in "WF" else _CHAR_W for c in text)
 
 
 def _num(v: float) -> str:
@@ -28,13 +37,19 @@ def _ticks(top: float, count: int = 4) -> list[float]:
 
 
 def grouped_bars(labels: list[str], series: dict[str, list[float]], colors: list[str], unit: str) -> str:
-    """Vertical bars, one group per label, one bar per series, with a legend."""
-    width, height, left, bottom, top_pad = 600, 300, 56, 70, 28
-    plot_w, plot_h = width - left - 10, height - bottom - top_pad
+    """Vertical bars, one group per label, one bar per series, with a legend. The labels under the
+    bars are turned 45 degrees; the room below (and left of the first) is what the longest takes."""
+    plot_w, plot_h, top_pad = 534, 202, 28
+    group_w = plot_w / max(1, len(labels))
+    longest = max((text_width(label) for label in labels), default=0.0)
+    bottom = max(70, math.ceil(10 + longest * _DIAG + 8))
+    # label g hangs left of its group's centre by its turned width: the first ones may need more margin
+    overhang = max((text_width(label) * _DIAG - (g + 0.5) * group_w for g, label in enumerate(labels)), default=0.0)
+    left = max(56, math.ceil(overhang + 10))  # + the glyphs' ascent, turned with them
+    width, height = left + plot_w + 10, top_pad + plot_h + bottom
     top = max((v for vals in series.values() for v in vals), default=0) or 1
     ticks = _ticks(top)
     scale = plot_h / ticks[-1]
-    group_w = plot_w / max(1, len(labels))
     bar_w = group_w * 0.8 / max(1, len(series))
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' "
            f"height='{height}' {_FONT} role='img'>"]
@@ -63,11 +78,13 @@ def grouped_bars(labels: list[str], series: dict[str, list[float]], colors: list
 
 
 def horizontal_bars(values: dict[str, float], unit: str, color: str = "#47a", limit: int = 25) -> str:
-    """One horizontal bar per key, largest at the top (at most `limit`), each with its value."""
+    """One horizontal bar per key, largest at the top (at most `limit`), each with its value. The label
+    column is as wide as the longest label; the bars keep their own width beside it."""
     items = sorted(values.items(), key=lambda kv: kv[1], reverse=True)[:limit]
-    label_w = min(260, max(40, max(len(k) for k, _ in items) * _CHAR_W + 8))
-    value_w, row, width = 60, 20, 600
-    plot_w = width - label_w - value_w
+    label_w = max(40, math.ceil(max(text_width(k) for k, _ in items)) + 8)
+    value_w = max(60, math.ceil(max(text_width(_num(v)) for _, v in items)) + 8)
+    row, plot_w = 20, 340
+    width = label_w + plot_w + value_w
     height = row * len(items) + 30
     top = max(v for _, v in items) or 1
     out = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' "
