@@ -191,6 +191,7 @@ def test_base_vs_tuned_side_by_side(run, val_file, tiny_model_dir, tmp_path):
                   sampling=Sampling(max_new_tokens=6), batch_size=2, shots=1, progress=False)
     assert ev.records == 5 and any("val.jsonl:6" in b for b in ev.bad_records)
     assert len(ev.samples) == 4 and len(ev.tuned.answers) == len(ev.base.answers) == 4
+    assert ev.samples[2]["prompt"] == "Name a color.\nPick a warm one."   # the Alpaca input is part of the question
     assert ev.tuned.loss.loss != pytest.approx(ev.base.loss.loss)
     assert [d.metric for d in ev.differences] == ["loss", "perplexity", "BLEU-4", "ROUGE-1", "ROUGE-2", "ROUGE-L",
                                                  "exact match", "choice accuracy"]

@@ -14,7 +14,8 @@ examples:
 
 PROMPTS is any file tunesmith reads (alpaca, sharegpt, OpenAI messages, Human/Assistant text, csv).
 A record ending with a user turn is a prompt; a record ending with an answer is asked its last
-question and its answer is kept as "reference". Each output line has id, source (file:line), prompt,
+question and its answer is kept as "reference". Each output line has id, source (file:line),
+prompt (the question as asked: an Alpaca record's instruction, then its input on the next line),
 answer, reference, finish_reason ("stop" or "length": cut by --max-new-tokens) and token counts;
 records that cannot be read or do not fit the context get an "error" line instead.
 """

@@ -16,6 +16,7 @@ from tunesmith.evaluate import bootstrap, metrics
 from tunesmith.evaluate.bootstrap import Difference
 from tunesmith.evaluate.choice import ChoiceResult, evaluate_choice, load_subjects
 from tunesmith.evaluate.loss import LossResult, masked_loss, rendered_set
+from tunesmith.infer.batch import asked
 from tunesmith.infer.generate import Sampling, fit, generate_batch
 
 
@@ -91,7 +92,7 @@ def evaluate(target, *, data=None, choice=None, base: bool = False, max_samples:
                 ev.bad_records.append(f"{_where(ex)}: prompt of {len(ids)} tokens does not fit the context")
                 continue
             prompts.append(ids)
-            ev.samples.append({"source": _where(ex), "prompt": ex.instruction, "reference": ex.output})
+            ev.samples.append({"source": _where(ex), "prompt": asked(ex), "reference": ex.output})
     if choice is not None:
         subjects = load_subjects(choice)
     # every prompt of a batch must fit: cut the answer length to what the longest prompt leaves

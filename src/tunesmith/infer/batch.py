@@ -5,7 +5,8 @@ csv, parquet). A record that ends with a user turn is a prompt; one that ends wi
 asked its last question, and the answer it carries is written as `reference` for comparison.
 Output, one line per record in input order:
 
-    {"id": ..., "source": "file:line", "prompt": last user text, "answer": ..., "reference": ...,
+    {"id": ..., "source": "file:line", "prompt": the last question as the model is asked it (an
+     Alpaca record's instruction, then its input on the next line), "answer": ..., "reference": ...,
      "finish_reason": "stop" | "length", "prompt_tokens": n, "completion_tokens": n}
 
 A record that cannot be read, or whose prompt does not fit the context, gets an `error` line (and
@@ -46,7 +47,7 @@ def generate_file(target, in_path: str | Path, out_path: str | Path, sampling: S
             continue
         meta = item.meta or {}
         row = {"id": meta.get("id"), "source": f"{meta.get('source')}:{meta.get('line')}",
-               "prompt": item.instruction}
+               "prompt": asked(item)}
         if item.turns[-1].role == "assistant":
             row["reference"] = item.output
         try:
@@ -75,6 +76,12 @@ def generate_file(target, in_path: str | Path, out_path: str | Path, sampling: S
     write_jsonl(out_path, rows)
     summary.written = len(rows)
     return summary
+
+
+def asked(example) -> str:
+    """The last user turn as the model sees it: its content, then the Alpaca `input` that goes with it."""
+    users = [t for t in example.turns if t.role == "user"]
+    return users[-1].text if users else ""
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:
