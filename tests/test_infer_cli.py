@@ -42,6 +42,19 @@ def test_chat_prompt_on_a_run(run, target, capsys):
     assert capsys.readouterr().out == _greedy(target, "Hello there", 6) + "\n"
 
 
+def test_chat_says_what_it_loads_on_stderr_only(run, target, capsys):
+    """Each loading phase is a line on stderr while stdout stays exactly the answer (issue #21 item 8)."""
+    assert cli.main(["chat", str(run), "--prompt", "Hello there", "--max-new-tokens", "6"]) == 0
+    out, err = capsys.readouterr()
+    assert out == _greedy(target, "Hello there", 6) + "\n"
+    lines = err.splitlines()
+    assert any(line.startswith("loading the weights from ") and "float32 on cpu" in line for line in lines), err
+    assert f"loading the adapter from {run / 'adapter'} (lora) ..." in lines, err
+    assert f"loading the tokenizer from {run / 'tokenizer'} ..." in lines, err
+    assert re.fullmatch(rf"{re.escape(str(run))} ready in [\d.]+ s \(libraries [\d.]+ s, weights [\d.]+ s, "
+                        r"adapter [\d.]+ s, tokenizer [\d.]+ s\)", lines[-1]), err
+
+
 def test_interactive_chat_keeps_history_and_survives_errors(target):
     session = ChatSession(target, Sampling(max_new_tokens=4))
     too_long = "word " * (target.context + 5)
@@ -132,8 +145,8 @@ def test_merge_and_export_commands(tmp_path, tiny_model_dir, capsys):
     assert "checked by loading it back: tokenization identical" in capsys.readouterr().out
     prefix = make_run(tmp_path / "prefix-run", "prefix", base_dir=tiny_model_dir)
     assert cli.main(["merge", str(prefix), str(tmp_path / "nope")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: cannot merge a prefix tuning adapter") and "hint:" in err
+    err = capsys.readouterr().err  # after the loading lines, the error and its hint
+    assert err.splitlines()[-2].startswith("error: cannot merge a prefix tuning adapter") and "hint:" in err
 
 
 def test_a_run_folder_without_a_model_is_one_line(tmp_path, capsys, tiny_model_dir):

@@ -73,8 +73,8 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tunesmith", "chat", str(tmp_path / "nope"), "--prompt", "hi"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error: model.path")
-    assert "Traceback" not in bad.stderr
+    assert bad.stderr.startswith(f"error: no such run folder or model: {tmp_path / 'nope'}")
+    assert "Traceback" not in bad.stderr and len(bad.stderr.splitlines()) == 2
 
 
 @pytest.mark.slow

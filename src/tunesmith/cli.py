@@ -15,6 +15,7 @@ import warnings
 
 from tunesmith import __version__
 from tunesmith.errors import TunesmithError
+from tunesmith.model import loading
 
 # Each module registers one top-level command (or a group of them) with `register(subparsers)`.
 COMMANDS = (
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not debug:
         _quiet_libraries()
+    loading.show_on_stderr(debug)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -67,10 +67,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from tunesmith.infer.chat import ChatSession
     from tunesmith.infer.target import open_target
 
-    target = open_target(args.target, template=args.template, dtype=args.dtype)
+    target = open_target(args.target, template=args.template, dtype=args.dtype)  # a bad name fails before torch loads
+    from tunesmith.infer.chat import ChatSession
+
     session = ChatSession(target, sampling_from(args), system=args.system)
     if args.prompt is not None:
         for piece in session.ask(args.prompt):

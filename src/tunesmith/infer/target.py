@@ -106,10 +106,29 @@ def is_run_dir(path: str | Path) -> bool:
 
 def open_target(spec: str | Path, *, template: str | None = None, dtype: str | None = None,
                 device=None) -> Target:
-    """A run folder (has config.yaml) or a plain model (folder, .gguf, embedded name, hub id)."""
-    from tunesmith.text.templates import get_template
+    """A run folder (has config.yaml) or a plain model (folder, .gguf, embedded name, hub id).
+
+    A name that looks like a path but names nothing is refused before anything loads (no hub lookup),
+    with the closest existing name; while loading, each phase is said on the `tunesmith.loading` log."""
+    from tunesmith.model import catalog, loading, locate
 
     path = Path(spec).expanduser()
+    if not path.exists() and str(spec) not in catalog.EMBEDDED and locate.looks_like_path(str(spec)):
+        raise locate.missing_path(str(spec), f"no such run folder or model: {spec}",
+                                  "give a run folder (the output_dir of `tunesmith train`), a model folder, a .gguf "
+                                  f"file, an embedded model ({', '.join(catalog.EMBEDDED)}) or a hub id",
+                                  tuple(catalog.EMBEDDED))
+    with loading.ready(str(spec)):
+        with loading.phase("torch and transformers", label="libraries"):  # seconds of their own on a cold start
+            import transformers  # noqa: F401
+
+            import tunesmith.model.load  # noqa: F401
+        return _open(spec, path, template, dtype, device)
+
+
+def _open(spec: str | Path, path: Path, template: str | None, dtype: str | None, device) -> Target:
+    from tunesmith.text.templates import get_template
+
     if is_run_dir(path):
         from tunesmith.runs.folder import load_trained
 

@@ -2,20 +2,20 @@
 
 `pull(name)` finds the GGUF file inside the installed package, lets transformers dequantize it,
 and saves a plain safetensors folder (weights, tokenizer, chat template) under
-`$TUNESMITH_HOME/models/<name>`. Later loads read that folder in a second or two, and any tool that
-loads a transformers folder can use it.
+`$TUNESMITH_HOME/models/<name>` (`gguf_cache.convert`, which does the same for any .gguf file).
+Later loads read that folder in a second or two, and any tool that loads a transformers folder can use it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith import paths
 from tunesmith.errors import ModelLoadError
-from tunesmith.io import atomic_dir
+from tunesmith.model import loading
+from tunesmith.model.gguf_cache import MARKER, convert
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,6 @@ EMBEDDED: dict[str, Embedded] = {
                         "SmolLM2-135M-Instruct, a Llama-architecture chat model (GGUF Q4_1, dequantized to fp32)",
                         "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
-
-MARKER = "tunesmith-model.json"
 
 
 def folder(name: str) -> Path:
@@ -69,23 +67,9 @@ def pull(name: str, force: bool = False) -> Path:
     target = folder(name)
     if is_pulled(name) and not force:
         return target
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     gguf = gguf_path(name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)  # the weights are dequantized fp32 now
-    # Chat models in GGUF end their turns with the template's end token; make generation stop there.
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-    with atomic_dir(target) as staging:  # a half-written folder never looks pulled
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / MARKER).write_text(json.dumps({"name": name, "source": str(gguf),
-                                                  "description": EMBEDDED[name].description}, indent=2))
+    with loading.phase(f"and converting the embedded model {name} once", gguf, label="conversion"):
+        convert(gguf, target, {"name": name, "source": str(gguf), "description": EMBEDDED[name].description})
     return target
 
 

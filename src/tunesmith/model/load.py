@@ -1,5 +1,9 @@
 """Tokenizer + causal LM from an embedded name, a local folder, a GGUF file, or a hub id.
 
+A local GGUF file is converted once to a safetensors folder (`gguf_cache`) and read from there after;
+a name that looks like a path and names nothing fails at once, and a hub id is looked up only when
+the hub can answer (`locate`). Each loading phase says what it loads (`loading`, stderr in the CLI).
+
 The chapter's own call is one config block:
 
     model: {path: meta-llama/Llama-2-7b-chat-hf, device_map: auto, dtype: fp16, load_in_8bit: true,
@@ -20,6 +24,7 @@ import torch
 
 from tunesmith.config import ModelConfig
 from tunesmith.errors import ModelLoadError
+from tunesmith.model import gguf_cache, loading, locate
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +51,55 @@ def resolve(cfg: ModelConfig) -> ModelSource:
         if p.suffix != ".gguf":
             raise ModelLoadError(f"model.path '{path}' is a file but not a .gguf file",
                                  "point model.path at a model folder (with config.json) or a .gguf file")
-        return ModelSource("gguf", str(p.parent), p.name)
+        return _gguf_source(p)
     if p.is_dir():
         if cfg.gguf_file:
             if not (p / cfg.gguf_file).is_file():
                 raise ModelLoadError(f"model.gguf_file '{cfg.gguf_file}' not found in {p}")
-            return ModelSource("gguf", str(p), cfg.gguf_file)
+            return _gguf_source(p / cfg.gguf_file)
         if not (p / "config.json").is_file():
             ggufs = sorted(x.name for x in p.glob("*.gguf"))
             hint = (f"it holds {ggufs[0]}: set model.gguf_file={ggufs[0]}" if ggufs
                     else "a transformers model folder has config.json and *.safetensors")
             raise ModelLoadError(f"model.path '{path}' is a folder without config.json", hint)
         return ModelSource("folder", str(p))
-    looks_local = path.startswith((".", "/", "~")) or path.count("/") != 1
-    if looks_local:
-        known = ", ".join(catalog.EMBEDDED)
-        raise ModelLoadError(f"model.path '{path}' does not exist",
-                             f"give a model folder, a .gguf file, a hub id like meta-llama/Llama-2-7b-hf, "
-                             f"or an embedded model ({known})")
-    return ModelSource("hub", path, cfg.gguf_file)
+    known = tuple(catalog.EMBEDDED)
+    if locate.looks_like_path(path):
+        raise locate.missing_path(path, f"model.path '{path}' does not exist",
+                                  f"give a model folder, a .gguf file, a hub id like meta-llama/Llama-2-7b-hf, "
+                                  f"or an embedded model ({', '.join(known)})", known)
+    return hub_source(cfg)
+
+
+def hub_source(cfg: ModelConfig) -> ModelSource:
+    """A hub id: fetched through the hub when it answers, else read from the local cache, else one line."""
+    offline = locate.hub_offline_reason()
+    if offline is None:
+        return ModelSource("hub", cfg.path, cfg.gguf_file)
+    cached = locate.cached_snapshot(cfg.path, cfg.revision)
+    if cached is not None:
+        log.info("%s: %s, using the copy in the local Hugging Face cache", cfg.path, offline)
+        return ModelSource("gguf" if cfg.gguf_file else "folder", str(cached), cfg.gguf_file)
+    close = locate.closest_path(cfg.path)
+    meant = f"; if you meant the local path {close}, give that" if close else ""
+    raise ModelLoadError(f"cannot fetch '{cfg.path}' from the hub: the hub is not reachable from here ({offline}), "
+                         "and it is not in the local cache",
+                         f"download it where the hub is reachable (huggingface-cli download {cfg.path} --local-dir DIR) "
+                         f"and set model.path=DIR{meant}")
+
+
+def _gguf_source(gguf: Path) -> ModelSource:
+    """A local .gguf file: its converted folder once there is one (resolving stays cheap: converting
+    waits for the first load, see `_converted`)."""
+    folder = gguf_cache.cached(gguf)
+    return ModelSource("folder", str(folder)) if folder else ModelSource("gguf", str(gguf.parent), gguf.name)
+
+
+def _converted(source: ModelSource) -> ModelSource:
+    """A local GGUF source as its converted folder, converting it on first use (hub GGUFs stay as they are)."""
+    if source.kind != "gguf":
+        return source
+    return ModelSource("folder", str(gguf_cache.ensure(Path(source.location) / source.gguf_file)))
 
 
 def pick_dtype(cfg: ModelConfig, device: torch.device) -> torch.dtype:
@@ -85,10 +120,11 @@ def default_device() -> torch.device:
 def load_tokenizer(cfg: ModelConfig, source: ModelSource | None = None):
     from transformers import AutoTokenizer
 
-    source = source or resolve(cfg)
+    source = _converted(source or resolve(cfg))
     kwargs = _hub_kwargs(cfg, source)
     try:
-        tok = AutoTokenizer.from_pretrained(source.location, use_fast=cfg.use_fast_tokenizer, **kwargs)
+        with loading.phase("the tokenizer", source.location):
+            tok = AutoTokenizer.from_pretrained(source.location, use_fast=cfg.use_fast_tokenizer, **kwargs)
     except (OSError, ValueError) as e:
         raise _load_error("tokenizer", source, e) from None
     # transformers 5 drops a leading "▁" that sentencepiece keeps (" lead"): check and repair.
@@ -105,7 +141,7 @@ def load_tokenizer(cfg: ModelConfig, source: ModelSource | None = None):
 def load_model(cfg: ModelConfig, source: ModelSource | None = None, device: torch.device | None = None):
     from transformers import AutoModelForCausalLM
 
-    source = source or resolve(cfg)
+    source = _converted(source or resolve(cfg))
     device = device or default_device()
     dtype = pick_dtype(cfg, device)
     kwargs = dict(_hub_kwargs(cfg, source), dtype=dtype, attn_implementation=cfg.attn_implementation)
@@ -114,8 +150,10 @@ def load_model(cfg: ModelConfig, source: ModelSource | None = None, device: torc
         kwargs["quantization_config"] = quant
     if cfg.device_map:
         kwargs["device_map"] = cfg.device_map
+    detail = f"{str(dtype).removeprefix('torch.')} on {device.type}" + (", quantized" if quant is not None else "")
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+        with loading.phase("the weights", source.location, detail):
+            model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
     except (OSError, ValueError) as e:
         raise _load_error("model", source, e) from None
     if source.gguf_file and getattr(model, "hf_quantizer", None) is not None:
@@ -129,7 +167,7 @@ def load_model(cfg: ModelConfig, source: ModelSource | None = None, device: torc
 
 def load(cfg: ModelConfig, device: torch.device | None = None):
     """(model, tokenizer) as the config asks."""
-    source = resolve(cfg)
+    source = _converted(resolve(cfg))
     return load_model(cfg, source, device), load_tokenizer(cfg, source)
 
 
