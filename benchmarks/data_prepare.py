@@ -106,7 +106,7 @@ def time_stage(step_dicts, records, batch=5000, repeats=3):
     from one more run timed step by step (each step sees what the steps before it kept).
 
     The median of several runs, because this machine's timings swing by a third from run to run."""
-    from tunesmith.prepare.pipeline import lean_gc
+    from tunesmith.prepare.local_engine import lean_gc
     from tunesmith.prepare.config import step_options
     from tunesmith.prepare.stage import RecordStage
 

@@ -241,7 +241,7 @@ def test_strict_reading_fails_in_a_worker_with_the_line_and_the_hint(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_workers_writing_the_output_lines_equal_the_main_process_writing_them(tmp_path, workers):
-    """A JSON Lines output is written by the last stage's workers (pipeline_output.py); a .json output by
+    """A JSON Lines output is written by the last stage's workers (output.py); a .json output by
     the main process. Same records, rejects (an unwritable one included) and report either way."""
     raw = tmp_path / "raw.jsonl"
     rows = [{"instruction": f"问题 {i % 5}", "output": f"回答 {i % 5}。"} for i in range(7)]  # two duplicates
@@ -276,7 +276,7 @@ def test_an_output_that_cannot_hold_its_format_fails_before_any_work(tmp_path):
 def test_lean_gc_nests_and_restores_the_collector():
     import gc
 
-    from tunesmith.prepare.pipeline import lean_gc
+    from tunesmith.prepare.local_engine import lean_gc
 
     before = gc.get_threshold()
     with lean_gc():

@@ -14,7 +14,7 @@ import pytest
 PARENT = r"""
 import sys, time, multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from tunesmith.prepare.work import lean_gc_worker
+from tunesmith.prepare.local_engine import lean_gc_worker
 
 def pid_after(seconds):
     import os

@@ -10,7 +10,8 @@ do shard by shard. A final shard leaves instead:
     NNNNNN.stats.json         the shard's stats, with `output`: lines written, their length
                               histogram, and a few texts for the report's language mix
 
-and the main process joins the output pieces, in shard order, into the output file.
+(`work.Shard.save` with a SavePlan that names a DirectOutput), and the main process joins the output
+pieces, in shard order, into the output file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tunesmith.records import formats
-from tunesmith.prepare.stage import BatchResult, json_lines, unwritable_row, write_scratch
 from tunesmith.io import atomic_path
+from tunesmith.prepare.stage import unwritable_row
+from tunesmith.records import formats
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,19 @@ class DirectOutput:
     to: str          # record format of the output lines
     sample: int      # texts per shard kept for the report's language mix (0 when a language step ran)
 
-    def save(self, folder: Path, index: int, batch: BatchResult) -> None:
-        """Like `pipeline_work.save_shard`, with output lines instead of kept Examples; stats file last."""
+    def lines(self, kept: list) -> tuple[list[str], list[dict], dict]:
+        """(output lines, `write` rejects, the shard's `output` stats) for a shard's kept records."""
         from tunesmith.prepare.report import KeptTally
 
         lines, unwritable, tally = [], [], KeptTally(self.sample)
-        for example in batch.kept:
+        for example in kept:
             reject = unwritable_row(example, self.to)
             if reject is not None:
                 unwritable.append(reject)
                 continue
             lines.append(formats.jsonl_line(example, self.to))
             tally.add(example)
-        base = folder / f"{index:06d}"
-        write_scratch(Path(f"{base}.output.jsonl"), "".join(lines))
-        write_scratch(Path(f"{base}.rejected.jsonl"), json_lines(batch.rejected))
-        write_scratch(Path(f"{base}.unwritable.jsonl"), json_lines(unwritable))
-        stats = batch.to_json()
-        stats["output"] = {"written": len(lines), **tally.to_json()}
-        write_scratch(Path(f"{base}.stats.json"), json.dumps(stats, ensure_ascii=False))
+        return lines, unwritable, {"written": len(lines), **tally.to_json()}
 
 
 def direct_output(cfg, last_stage_is_records: bool, has_language_step: bool) -> DirectOutput | None:
@@ -63,19 +58,18 @@ def direct_output(cfg, last_stage_is_records: bool, has_language_step: bool) -> 
     return DirectOutput(cfg.output.format, 0 if has_language_step else LANGUAGE_SAMPLE)
 
 
-def gather(output: Path, folder: Path, shards: int, builder) -> tuple[int, list[dict]]:
-    """Join the shards' output lines into `output` (atomically, flushed to disk); tell the report about
-    them. Returns (records written, the `write` rejects in shard order)."""
+def gather(output: Path, shards: list, builder) -> tuple[int, list[dict]]:
+    """Join the last stage's `shards`' output lines into `output` (atomically, flushed to disk); tell the
+    report about them. Returns (records written, the `write` rejects in shard order)."""
     written, rejects = 0, []
     with atomic_path(output) as tmp:
         with open(tmp, "wb") as out:
-            for i in range(shards):
-                base = folder / f"{i:06d}"
-                stats = json.loads(Path(f"{base}.stats.json").read_text(encoding="utf-8"))["output"]
-                with open(f"{base}.output.jsonl", "rb") as piece:
+            for shard in shards:
+                stats = shard.stats()["output"]
+                with open(shard.path("output.jsonl"), "rb") as piece:
                     shutil.copyfileobj(piece, out)
                 written += stats["written"]
                 builder.kept.merge(stats)
-                with open(f"{base}.unwritable.jsonl", encoding="utf-8") as f:
+                with open(shard.path("unwritable.jsonl"), encoding="utf-8") as f:
                     rejects += [json.loads(line) for line in f]
     return written, rejects

@@ -4,38 +4,38 @@ The steps split into stages: a run of record steps streams shard by shard (over 
 results taken back in input order so the output is the same for any number of workers); a whole-set
 step (dedup) waits for every shard of the stage before it and sees all survivors at once. The main
 process only reads raw lines: the workers parse them, run the steps and save their shards, and the
-last stage's workers write the output file's lines too (pipeline_output.py). Next to the report go
-changes.jsonl and flagged.jsonl, what each step changed and flagged, for review (pipeline_review.py).
+last stage's workers write the output file's lines too (output.py). Record stages run on an engine,
+`local_engine.py` (worker processes) or `ray_engine.py` (Ray Data), with one contract. Next to the
+report go changes.jsonl and flagged.jsonl, what each step changed and flagged, for review (review.py).
 
 Every finished shard is saved under the work folder (kept records, rejects, stats) with its done
 marker written last, so an interrupted run started again with the same config and inputs skips the
 finished shards and ends with the same output. A fingerprint of the config and the inputs' sizes and
-modification times guards against resuming someone else's work (pipeline_work.py).
+modification times guards against resuming someone else's work (work.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from tunesmith.records.example import Example
-from tunesmith.prepare.config import PrepareConfig, load_config
-from tunesmith.prepare.output import direct_output, gather
-from tunesmith.prepare.review import ReviewSaver, gather_review
-from tunesmith.prepare.stage import BatchResult, rejected_row, run_records, stage_for, step_labels, unwritable_row
-from tunesmith.prepare.work import (KeptShard, ReadShard, lean_gc, lean_gc_worker, load_kept, open_work_dir,
-                                          read_shards, save_shard)
-from tunesmith.prepare.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.io import atomic_path, atomic_write_text
+from tunesmith.prepare import local_engine
+from tunesmith.prepare.config import PrepareConfig, load_config
+from tunesmith.prepare.local_engine import lean_gc
+from tunesmith.prepare.output import direct_output, gather
+from tunesmith.prepare.review import gather_review
+from tunesmith.prepare.shards import KeptShard, read_shards
+from tunesmith.prepare.stage import BatchResult, rejected_row, stage_for, step_labels, unwritable_row
+from tunesmith.prepare.steps import STEPS, Drop, SetStep, StepOptions, StepStats, build
+from tunesmith.prepare.work import SavePlan, Shard, StageFolder, WorkFolder
+from tunesmith.records.example import Example
 
 log = logging.getLogger(__name__)
 
@@ -102,33 +102,29 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
             _try_build(lambda: stage_for(stage.options), stage.options)
     builder = report.ReportBuilder(cfg, [label for s in stages for label in s.labels])
     direct = direct_output(cfg, stages[-1].kind == "records", builder.has_language_step)
-    work = open_work_dir(cfg)
+    work = WorkFolder.open(cfg)
     result = PrepareResult()
     with lean_gc():
-        shard_counts, result.resumed_shards = _run_stages(cfg, stages, work, direct, progress)
+        shards, result.resumed_shards = _run_stages(cfg, stages, work, direct, progress)
     # Gather: stats, rejects, and the kept records of the last stage into the output file.
-    for index, stage in enumerate(stages):
-        for i in range(shard_counts[index]):
-            builder.add_shard(json.loads((work / f"stage{index}" / f"{i:06d}.stats.json").read_text()),
-                              first_stage=index == 0)
+    for index, stage_shards in enumerate(shards):
+        for shard in stage_shards:
+            builder.add_shard(shard.stats(), first_stage=index == 0)
+    every = [shard for stage_shards in shards for shard in stage_shards]  # in stage, then shard order
     out_dir = cfg.report_folder()
     out_dir.mkdir(parents=True, exist_ok=True)
-    _gather_clusters([work / f"stage{i}" / "clusters.jsonl" for i in range(len(stages))], out_dir / "clusters.jsonl")
-    last = work / f"stage{len(stages) - 1}"
+    _gather_clusters([work.stage(i).clusters for i in range(len(stages))], out_dir / "clusters.jsonl")
     write_rejects: list[dict] = []
     result.output = Path(cfg.output.path)
     Path(cfg.output.path).parent.mkdir(parents=True, exist_ok=True)
     if direct is not None:  # the workers wrote the output lines: join them
-        result.kept, write_rejects = gather(result.output, last, shard_counts[-1], builder)
+        result.kept, write_rejects = gather(result.output, shards[-1], builder)
     else:
-        result.kept = _write_output(cfg, (e for i in range(shard_counts[-1]) for e in load_kept(last, i)),
-                                    write_rejects, builder)
+        result.kept = _write_output(cfg, (e for shard in shards[-1] for e in shard.kept()), write_rejects, builder)
     result.rejected_path = out_dir / "rejected.jsonl"
-    rejected_files = [work / f"stage{s}" / f"{i:06d}.rejected.jsonl"
-                      for s in range(len(stages)) for i in range(shard_counts[s])]
-    result.rejected = _write_rejected(result.rejected_path, rejected_files, write_rejects, builder)
-    result.changes, _ = gather_review([(work / f"stage{s}", shard_counts[s]) for s in range(len(stages))],
-                                      out_dir, cfg.output.changes)
+    result.rejected = _write_rejected(result.rejected_path, [s.path("rejected.jsonl") for s in every],
+                                      write_rejects, builder)
+    result.changes, _ = gather_review(every, out_dir, cfg.output.changes)
     result.changes_path = out_dir / "changes.jsonl" if cfg.output.changes else None
     result.flagged_path = out_dir / "flagged.jsonl"
     result.seconds = time.time() - started
@@ -145,7 +141,7 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
 
     _atomic_write(result.report_html, render(summary))
     if not cfg.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+        work.remove()
     return result
 
 
@@ -153,105 +149,49 @@ def prepare(config: PrepareConfig | str | Path, overrides: list[str] | tuple = (
 # Stages
 # ---------------------------------------------------------------------------------------------
 
-def _run_stages(cfg: PrepareConfig, stages: list[Stage], work: Path, direct, progress: bool
-                ) -> tuple[list[int], int]:
-    """Every stage in order, each reading the shards the one before saved. Returns (shards per stage,
-    shards reused from an interrupted run)."""
-    shard_counts: list[int] = []
+def _run_stages(cfg: PrepareConfig, stages: list[Stage], work: WorkFolder, direct, progress: bool
+                ) -> tuple[list[list[Shard]], int]:
+    """Every stage in order, each reading the shards the one before saved. Returns (the shards of each
+    stage, shards reused from an interrupted run)."""
+    shards: list[list[Shard]] = []
     resumed_total = 0
     for index, stage in enumerate(stages):
-        folder = work / f"stage{index}"
-        folder.mkdir(parents=True, exist_ok=True)
-        if index == 0:
-            source = read_shards(cfg)
-        else:
-            source = (KeptShard(work / f"stage{index - 1}", i) for i in range(shard_counts[-1]))
-        save = direct.save if direct is not None and index == len(stages) - 1 else save_shard
+        folder = work.stage(index)
+        source = read_shards(cfg) if index == 0 else (KeptShard(shard) for shard in shards[-1])
         if stage.kind == "records":  # its changes and flags are saved with each shard
-            save = ReviewSaver(save, cfg.output.diffs)
-        if stage.kind == "records" and cfg.engine == "ray" and stage.options:
-            from tunesmith.prepare.ray_engine import run_record_stage
-
-            items = (shard.items() for shard in source)
-            n, resumed = run_record_stage(stage.options, items, folder, save, cfg.workers, progress,
-                                          changes=cfg.output.changes)
-        elif stage.kind == "records":
-            n, resumed = _run_record_stage(cfg, stage, source, folder, save, progress,
-                                           f"stage {index + 1}/{len(stages)}")
+            last = index == len(stages) - 1
+            plan = SavePlan(review=True, diffs=cfg.output.diffs, output=direct if last else None)
+            engine = local_engine
+            if cfg.engine == "ray" and stage.options:
+                from tunesmith.prepare import ray_engine as engine
+            n, resumed = engine.run_record_stage(stage.options, source, folder, plan, cfg.workers, progress,
+                                                 f"stage {index + 1}/{len(stages)}", changes=cfg.output.changes)
         else:
-            n, resumed = _run_set_stage(stage, shard_counts[-1], work / f"stage{index - 1}", folder, cfg.engine)
-        shard_counts.append(n)
+            n, resumed = _run_set_stage(stage, shards[-1], folder, cfg.engine)
+        shards.append(folder.shards(n))
         resumed_total += resumed
-    return shard_counts, resumed_total
+    return shards, resumed_total
 
 
-def _run_record_stage(cfg: PrepareConfig, stage: Stage, source: Iterable, folder: Path, save, progress: bool,
-                      what: str) -> tuple[int, int]:
-    """Run record steps shard by shard; returns (shards, shards reused from an earlier run).
-
-    Each shard goes to a worker as raw lines (or the path of the stage before's shard file): the worker
-    parses, runs the steps and saves the shard itself, and sends back only a count. Sending Examples
-    there and back cost more CPU than the steps did."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=f"prepare {what}", unit="rec", disable=not progress or not sys.stderr.isatty(),
-               dynamic_ncols=True)
-    n = resumed = 0
-    pool = _pool(cfg.workers, stage.options) if cfg.workers > 1 else None
-    pending: list = []  # futures (or counts), in input order
-
-    def drain(limit: int) -> None:
-        while len(pending) > limit:
-            job = pending.pop(0)
-            bar.update(job.result() if pool is not None else job)
-
-    try:
-        for index, shard in enumerate(source):
-            n += 1
-            if (folder / f"{index:06d}.stats.json").is_file():
-                resumed += 1
-                bar.update(len(shard))
-                continue
-            if pool is not None:
-                pending.append(pool.submit(run_shard, stage.options, shard, folder, index, save, cfg.output.changes))
-                drain(2 * cfg.workers)  # bounded: a file larger than memory streams through
-            else:
-                pending.append(run_shard(stage.options, shard, folder, index, save, cfg.output.changes))
-                drain(0)
-        drain(0)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return n, resumed
-
-
-def run_shard(options: list[StepOptions], shard: "ReadShard | KeptShard", folder: Path, index: int, save,
-              changes: bool = False) -> int:
-    """One shard of a record stage, start to end (in a worker process): its records, the steps, the saved
-    shard (`save`: `save_shard`, or the final stage's `DirectOutput.save`, wrapped by a ReviewSaver).
-    Returns how many records it read."""
-    items = shard.items()
-    save(folder, index, run_records(options, items, changes))
-    return len(items)
-
-
-def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engine: str) -> tuple[int, int]:
+def _run_set_stage(stage: Stage, previous: list[Shard], folder: StageFolder, engine: str) -> tuple[int, int]:
     """A whole-set step: every survivor at once; decisions written back per shard of the stage before."""
-    if all((folder / f"{i:06d}.stats.json").is_file() for i in range(shards)):
-        return shards, shards
-    label, step = stage.labels[0], build(stage.options[0])
-    if engine == "ray" and hasattr(step, "mapper"):
-        from tunesmith.prepare.ray_engine import ray_map
+    if all(shard.done for shard in folder.shards(len(previous))):
+        return len(previous), len(previous)
+    label = stage.labels[0]
+    if engine == "ray":
+        from tunesmith.prepare import ray_engine
 
-        step.mapper = ray_map
-    per_shard = [load_kept(previous, i) for i in range(shards)]
+        step = build(stage.options[0], map=ray_engine.ray_map)
+    else:
+        step = build(stage.options[0])
+    per_shard = [shard.kept() for shard in previous]
     everything = [e for part in per_shard for e in part]
     decisions = step(everything) if everything else []
     if len(decisions) != len(everything):
         raise DataError(f"step '{label}' returned {len(decisions)} decisions for {len(everything)} records")
-    if hasattr(step, "write_clusters"):  # dedup: every cluster, its kept record and similarities, for audit
-        step.write_clusters(folder / "clusters.jsonl")
+    audit = step.audit()  # dedup: every cluster, its kept record and similarities
+    if audit is not None:
+        _atomic_write(folder.clusters, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in audit))
     at = 0
     for i, part in enumerate(per_shard):
         kept, rejected, stats = [], [], StepStats()
@@ -267,8 +207,8 @@ def _run_set_stage(stage: Stage, shards: int, previous: Path, folder: Path, engi
                 kept.append(example)
         if i == 0:  # set-wide tallies (clusters, ...) are reported once
             stats.counts.update(step.stats.counts)
-        save_shard(folder, i, BatchResult(kept, rejected, {label: stats}))
-    return shards, 0
+        folder.shard(i).save(BatchResult(kept, rejected, {label: stats}))
+    return len(previous), 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,14 +234,6 @@ def _try_build(make, options: list[StepOptions]) -> None:
         names = ", ".join(o.step for o in options)
         raise ConfigError(f"the steps ({names}) cannot start: {type(e).__name__}: {e}",
                           "check the steps' options (model paths, lexicon files)") from None
-
-
-def _pool(workers: int, options: list[StepOptions]) -> ProcessPoolExecutor:
-    import multiprocessing as mp
-
-    # fork is quick, but not safe once torch has started its threads in this process.
-    method = "spawn" if "torch" in sys.modules or sys.platform != "linux" else "fork"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method), initializer=lean_gc_worker)
 
 
 def _write_output(cfg: PrepareConfig, examples: Iterable[Example], rejects: list[dict], builder) -> int:

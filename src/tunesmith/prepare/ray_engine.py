@@ -1,12 +1,13 @@
 """`engine: ray`: the record stages of `data prepare` on Ray Data, with the local engine's output.
 
 The runner (`pipeline.py`) stays the one place that plans stages, resumes, runs whole-set steps
-(dedup) and writes outputs; only the record stages change hands. Each shard of records becomes one
-row of a Ray Dataset; `map_batches` applies the runner's own per-shard function
-(`pipeline_stage.run_records`) to it on a Ray worker, and the results come back in input order
-(`preserve_order`) to be saved exactly as the local engine saves them. Same shards, same function,
-same order: the same kept records, rejects and report. Whole-set steps stay in the runner, but
-near-dup hands its batch signing (MinHash over shingles, the heavy part) to `ray_map`: Ray tasks.
+(dedup) and writes outputs; only the record stages change hands, as with `local_engine.py` (the same
+`run_record_stage` contract). Each shard of records becomes one row of a Ray Dataset; `map_batches`
+applies the runner's own per-shard function (`stage.run_records`) to it on a Ray worker, and the
+results come back in input order (`preserve_order`) to be saved exactly as the local engine saves them
+(`work.Shard.save`). Same shards, same function, same order: the same kept records, rejects and report.
+Whole-set steps stay in the runner, but it builds them with `map=ray_map`, so near-dup's batch signing
+(MinHash over shingles, the heavy part) and semantic dedup's embedding run as Ray tasks.
 
 Shards travel as pickled bytes (Examples and BadRecords are plain dataclasses), a window of them at
 a time so an input larger than memory still streams. Ray is started on this machine with
@@ -20,10 +21,10 @@ import os
 import pickle
 import sys
 from itertools import islice
-from pathlib import Path
 from typing import Callable, Iterable
 
 from tunesmith.errors import ConfigError
+from tunesmith.prepare.work import SavePlan, StageFolder
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +78,28 @@ def _objects(items: list):
     return out
 
 
-def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, save: Callable, num_cpus: int,
-                     progress: bool = False, window: int | None = None, changes: bool = False) -> tuple[int, int]:
-    """Run record steps over `source` shards on Ray; `save(folder, index, BatchResult)` each, in
-    order (with `changes`, each BatchResult carries what the steps changed, as locally). Returns
-    (shards, shards reused from an earlier run), like the local engine."""
+def run_record_stage(stage_options: list, source: Iterable, folder: StageFolder, plan: SavePlan, num_cpus: int,
+                     progress: bool = False, what: str = "", changes: bool = False,
+                     window: int | None = None) -> tuple[int, int]:
+    """Run record steps over `source` shards (ReadShard / KeptShard) on Ray and save each, in order (with
+    `changes`, each BatchResult carries what the steps changed, as locally). Returns (shards, shards
+    reused from an earlier run), like the local engine."""
     from tqdm import tqdm
 
     ray = ensure_ray(num_cpus)
     window = window or max(4, 4 * num_cpus)
     shards = resumed = 0
-    bar = tqdm(desc="prepare (ray)", unit="shard", disable=not progress or not sys.stderr.isatty())
+    bar = tqdm(desc=f"prepare {what} (ray)", unit="shard", disable=not progress or not sys.stderr.isatty())
     it = iter(source)
     while chunk := list(islice(it, window)):
         todo = []
-        for items in chunk:
+        for shard in chunk:
             index = shards
             shards += 1
-            if (folder / f"{index:06d}.stats.json").is_file():
+            if folder.shard(index).done:
                 resumed += 1
                 continue
-            todo.append({"shard": index, "payload": pickle.dumps(items, protocol=5)})
+            todo.append({"shard": index, "payload": pickle.dumps(shard.items(), protocol=5)})
         if todo:
             ds = ray.data.from_items(todo).map_batches(_apply(stage_options, changes), batch_size=1, batch_format="numpy")
             ctx = ray.data.DataContext.get_current()
@@ -106,7 +108,7 @@ def run_record_stage(stage_options: list, source: Iterable[list], folder: Path, 
                 result = pickle.loads(row["result"])
                 if isinstance(result, Exception):
                     raise result
-                save(folder, int(row["shard"]), result)
+                folder.shard(int(row["shard"])).save(result, plan)
                 bar.update(1)
     bar.close()
     return shards, resumed

@@ -14,8 +14,8 @@ records whose step raised the counter; only changed records are stored, and diff
 shard's file is written, in the worker. A step that runs on whole batches (`apply_batch`) has every
 record compared when it counted any change.
 
-Per shard, the worker writes `NNNNNN.changes.jsonl` and `NNNNNN.flagged.jsonl` before the shard's
-stats file (which marks it done, so a resumed run finds them), and the stats carry a deterministic
+Per shard, the worker writes `NNNNNN.changes.jsonl` and `NNNNNN.flagged.jsonl` (`work.Shard.save`) before
+the shard's stats file (which marks it done, so a resumed run finds them), and the stats carry a deterministic
 sample of the changes (the lowest hashes of step and id: the same for any number of workers or
 shards) for the report's diffs. `gather_review` joins the pieces, in stage and shard order.
 """
@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
+from tunesmith.io import atomic_path
 from tunesmith.records.example import Example
-from tunesmith.io import atomic_path, atomic_write_text
 
 CHANGES_SAMPLE = 20        # changes per step shown with their diffs in the report
 CONTEXT_CHARS = 300        # the instruction shown next to a change of other texts, cut to this length
@@ -158,60 +156,34 @@ def merge_samples(into: dict[str, list[dict]], more: dict[str, list[dict]], k: i
         into[step] = heapq.nsmallest(k, into.get(step, []) + rows, key=sample_key)
 
 
-@dataclass(frozen=True)
-class ReviewSaver:
-    """Wraps a shard saver (`pipeline_work.save_shard` or `DirectOutput.save`): writes the shard's changes and
-    flags first, then lets it write the rest, its stats file (the done mark) last. Picklable for workers."""
-    inner: Callable
-    diffs: bool = False
-
-    def __call__(self, folder: Path, index: int, batch) -> None:
-        base = folder / f"{index:06d}"
-        if batch.changes is not None:
-            rows = batch.changes
-            if self.diffs:
-                from tunesmith.prepare.report_diff import with_diff
-
-                rows = [with_diff(r) for r in rows]
-            _scratch(Path(f"{base}.changes.jsonl"), rows)
-        _scratch(Path(f"{base}.flagged.jsonl"), batch.flagged)
-        self.inner(folder, index, batch)
-
-
-def _scratch(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), fsync=False)
-
-
-def gather_review(folders: list[tuple[Path, int]], out_dir: Path, changes: bool) -> tuple[int, int]:
-    """Join the shards' review files of every stage ((folder, shards) each) into changes.jsonl and
-    flagged.jsonl in `out_dir`, atomically. Returns (changes, flags). With `changes` off, a changes.jsonl
-    left by an earlier run is removed so that it cannot be taken for this run's."""
+def gather_review(shards: list, out_dir: Path, changes: bool) -> tuple[int, int]:
+    """Join the review files of `shards` (every stage's `work.Shard`s, in stage and shard order) into
+    changes.jsonl and flagged.jsonl in `out_dir`, atomically. Returns (changes, flags). With `changes` off,
+    a changes.jsonl left by an earlier run is removed so that it cannot be taken for this run's."""
     n_changes = n_flags = 0
     target = out_dir / "changes.jsonl"
     if changes:
         with atomic_path(target) as tmp, open(tmp, "wb") as out:
-            for folder, shards in folders:
-                for i in range(shards):
-                    piece = folder / f"{i:06d}.changes.jsonl"
-                    if piece.is_file():
-                        data = piece.read_bytes()
-                        n_changes += data.count(b"\n")
-                        out.write(data)
+            for shard in shards:
+                piece = shard.path("changes.jsonl")
+                if piece.is_file():
+                    data = piece.read_bytes()
+                    n_changes += data.count(b"\n")
+                    out.write(data)
     else:
         target.unlink(missing_ok=True)
     seen: set = set()
     with atomic_path(out_dir / "flagged.jsonl") as tmp, open(tmp, "w", encoding="utf-8", errors="backslashreplace") as out:
-        for folder, shards in folders:
-            for i in range(shards):
-                piece = folder / f"{i:06d}.flagged.jsonl"
-                if not piece.is_file():
-                    continue
-                with open(piece, encoding="utf-8") as f:
-                    for line in f:
-                        row = json.loads(line)
-                        key = (row["step"], row["reason"], row["detail"], row["id"])
-                        if key not in seen:
-                            seen.add(key)
-                            out.write(line)
-                            n_flags += 1
+        for shard in shards:
+            piece = shard.path("flagged.jsonl")
+            if not piece.is_file():
+                continue
+            with open(piece, encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    key = (row["step"], row["reason"], row["detail"], row["id"])
+                    if key not in seen:
+                        seen.add(key)
+                        out.write(line)
+                        n_flags += 1
     return n_changes, n_flags

@@ -10,7 +10,7 @@ records of the batch go on. A ConfigError is the config's fault, not the record'
 that compares a text field with a number): it stops the run, naming the first record's file:line.
 
 With `changes=True` the batch also records what each step changed in the records it kept, and every
-batch records the flags its steps set (pipeline_review.py: changes.jsonl, flagged.jsonl).
+batch records the flags its steps set (review.py: changes.jsonl, flagged.jsonl).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, Step, StepOptions, StepStats
@@ -57,18 +56,6 @@ def unwritable_row(example: Example, to: str) -> dict | None:
 
     why = formats.unwritable(example, to)
     return rejected_row("write", Drop("unwritable", f"{to}: {why}"), example.to_dict()) if why else None
-
-
-def json_lines(rows) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def write_scratch(path: Path, text: str) -> None:
-    """A work-folder file. It only needs to survive an interrupted process, which the page cache does:
-    atomic, but not flushed to disk (three flushes per shard would add up)."""
-    from tunesmith.io import atomic_write_text
-
-    atomic_write_text(path, text, fsync=False)
 
 
 def step_labels(options: list[StepOptions]) -> list[str]:

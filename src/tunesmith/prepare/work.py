@@ -1,105 +1,152 @@
-"""The work folder of `data prepare`: shards as they travel and rest, resume, and the collector setting.
+"""The work folder of `data prepare`: every path, done marker and save of a run's shards, in one place.
 
-A stage's shards are `ReadShard`s (raw lines of the inputs, parsed by whoever runs them) or `KeptShard`s
-(the kept records of the stage before, saved as JSON lines). A finished shard is saved with its stats
-file written last (`save_shard`), so the presence of NNNNNN.stats.json means done, and a run started
-again with the same `fingerprint` (config, inputs' sizes and modification times) skips it.
+    WorkFolder  work_dir/                   fingerprint (what the shards depend on), one StageFolder per stage
+    StageFolder work_dir/stageN/            its shards, and clusters.jsonl (a whole-set step's audit)
+    Shard       work_dir/stageN/NNNNNN.*    kept.jsonl or output.jsonl (+ unwritable.jsonl), rejected.jsonl,
+                                            changes.jsonl, flagged.jsonl, and stats.json, written LAST
+
+The presence of a shard's stats file means done, so a run started again with the same fingerprint
+(config, inputs' sizes and modification times) skips it. How a stage saves its shards (`SavePlan`) is
+plain data, so a worker process or a Ray task saves its own shard and sends back only a count.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import logging
-import os
 import shutil
-import threading
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from tunesmith.records.example import Example
-from tunesmith.records.formats.files import Raw
-from tunesmith.prepare.config import PrepareConfig
-from tunesmith.prepare.stage import BatchResult, json_lines, write_scratch
 from tunesmith.errors import DataError
+from tunesmith.io import atomic_write_text
+from tunesmith.prepare.config import PrepareConfig
+from tunesmith.prepare.output import DirectOutput
+from tunesmith.prepare.stage import BatchResult
+from tunesmith.records.example import Example
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ReadShard:
-    """Up to `shard_size` raw records of the inputs, turned into Examples by whoever runs the shard."""
-    readers: list                      # formats.Reader per input file
-    # (reader index, *the fields of a files.Raw*): plain tuples pickle for the workers ~10x faster than Raws
-    raws: list = field(default_factory=list)
-    first: int = 0                     # records before this shard (default ids are "#<position>")
-
-    def add(self, which: int, raw: Raw) -> None:
-        self.raws.append((which, raw.line, raw.raw, raw.value, raw.error, raw.unparsed))
-
-    def __len__(self) -> int:
-        return len(self.raws)
-
-    def items(self) -> list:
-        out = []
-        for seq, (which, *fields) in enumerate(self.raws, self.first + 1):
-            item = self.readers[which].example(Raw(*fields))
-            if isinstance(item, Example) and not item.meta.get("id"):
-                item.meta["id"] = f"#{seq}"
-            out.append(item)
-        return out
+def json_lines(rows) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-@dataclass
-class KeptShard:
-    """The kept records of one shard of the stage before."""
+def write_scratch(path: Path, text: str) -> None:
+    """A work-folder file. It only needs to survive an interrupted process, which the page cache does:
+    atomic, but not flushed to disk (several flushes per shard would add up)."""
+    atomic_write_text(path, text, fsync=False)
+
+
+@dataclass(frozen=True)
+class SavePlan:
+    """How a stage saves its shards: record stages also write what their steps changed and flagged
+    (`review`, with unified diffs when `diffs`); the last record stage, with a JSON Lines output, writes
+    output lines instead of kept Examples (`output`)."""
+    review: bool = False
+    diffs: bool = False
+    output: DirectOutput | None = None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a stage: its files and whether it is done."""
     folder: Path
     index: int
 
-    def __len__(self) -> int:
-        return json.loads((self.folder / f"{self.index:06d}.stats.json").read_text())["kept"]
+    def path(self, kind: str) -> Path:
+        return self.folder / f"{self.index:06d}.{kind}"
 
-    def items(self) -> list[Example]:
-        return load_kept(self.folder, self.index)
+    @property
+    def done(self) -> bool:
+        return self.path("stats.json").is_file()
+
+    def stats(self) -> dict:
+        return json.loads(self.path("stats.json").read_text(encoding="utf-8"))
+
+    def kept(self) -> list[Example]:
+        with open(self.path("kept.jsonl"), encoding="utf-8") as f:
+            return [Example.from_dict(json.loads(line)) for line in f]
+
+    def save(self, batch: BatchResult, plan: SavePlan = SavePlan()) -> None:
+        """Review files, records, rejects, then the stats file: its presence marks the shard finished."""
+        if plan.review:
+            if batch.changes is not None:
+                rows = batch.changes
+                if plan.diffs:
+                    from tunesmith.prepare.report_diff import with_diff
+
+                    rows = [with_diff(r) for r in rows]
+                write_scratch(self.path("changes.jsonl"), json_lines(rows))
+            write_scratch(self.path("flagged.jsonl"), json_lines(batch.flagged))
+        stats = batch.to_json()
+        if plan.output is None:
+            write_scratch(self.path("kept.jsonl"), json_lines(e.to_dict() for e in batch.kept))
+        else:
+            lines, unwritable, stats["output"] = plan.output.lines(batch.kept)
+            write_scratch(self.path("output.jsonl"), "".join(lines))
+            write_scratch(self.path("unwritable.jsonl"), json_lines(unwritable))
+        write_scratch(self.path("rejected.jsonl"), json_lines(batch.rejected))
+        write_scratch(self.path("stats.json"), json.dumps(stats, ensure_ascii=False))
 
 
-def read_shards(cfg: PrepareConfig) -> Iterator[ReadShard]:
-    """The inputs' raw records (JSON Lines unparsed: the workers parse), `shard_size` at a time."""
-    from tunesmith.records import formats
+@dataclass(frozen=True)
+class StageFolder:
+    path: Path
 
-    readers = [formats.reader(path, cfg.format, strict=cfg.strict) for path in cfg.inputs]
-    shard = ReadShard(readers)
-    for which, reader in enumerate(readers):
-        for raw in reader.raws():
-            shard.add(which, raw)
-            if len(shard.raws) == cfg.shard_size:
-                yield shard
-                shard = ReadShard(readers, first=shard.first + len(shard.raws))
-    if shard.raws:
-        yield shard
+    def shard(self, index: int) -> Shard:
+        return Shard(self.path, index)
 
+    def shards(self, count: int) -> list[Shard]:
+        return [Shard(self.path, i) for i in range(count)]
 
-def save_shard(folder: Path, index: int, batch: BatchResult) -> None:
-    """Kept records, rejects, then the stats file: its presence marks the shard finished."""
-    base = folder / f"{index:06d}"
-    write_scratch(Path(f"{base}.kept.jsonl"), json_lines(e.to_dict() for e in batch.kept))
-    write_scratch(Path(f"{base}.rejected.jsonl"), json_lines(batch.rejected))
-    write_scratch(Path(f"{base}.stats.json"), json.dumps(batch.to_json(), ensure_ascii=False))
+    @property
+    def clusters(self) -> Path:
+        return self.path / "clusters.jsonl"
 
 
-def load_kept(folder: Path, index: int) -> list[Example]:
-    with open(folder / f"{index:06d}.kept.jsonl", encoding="utf-8") as f:
-        return [Example.from_dict(json.loads(line)) for line in f]
+class WorkFolder:
+    """A run's work folder, opened afresh or for resuming (`open`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def open(cls, cfg: PrepareConfig) -> "WorkFolder":
+        """The folder for `cfg`: kept when resuming the same work, else emptied; a folder that `data prepare`
+        did not make is never deleted."""
+        work = cfg.work_folder()
+        mark = work / "fingerprint"
+        want = fingerprint(cfg)
+        if work.exists():
+            same = mark.is_file() and mark.read_text().strip() == want
+            if not (cfg.resume and same):
+                if same or mark.is_file() or not any(work.iterdir()):
+                    log.info("starting afresh in %s", work)
+                    shutil.rmtree(work)
+                else:
+                    raise DataError(f"work_dir {work} exists but was not made by `data prepare`",
+                                    "choose another work_dir, or delete the folder")
+            else:
+                log.info("resuming from %s", work)
+        work.mkdir(parents=True, exist_ok=True)
+        write_scratch(mark, want + "\n")
+        return cls(work)
+
+    def stage(self, index: int) -> StageFolder:
+        folder = StageFolder(self.root / f"stage{index}")
+        folder.path.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def fingerprint(cfg: PrepareConfig) -> str:
     """What the work folder's shards depend on: steps, reading, sharding, and the inputs' identity."""
     h = hashlib.sha256()
-    # The output format too: the last stage's shards hold lines of the output file (pipeline_output.py).
+    # The output format too: the last stage's shards hold lines of the output file (output.py).
     h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
                          "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
                          "changes": [cfg.output.changes, cfg.output.diffs],
@@ -108,74 +155,3 @@ def fingerprint(cfg: PrepareConfig) -> str:
         st = Path(path).stat()
         h.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()
-
-
-def open_work_dir(cfg: PrepareConfig) -> Path:
-    work = cfg.work_folder()
-    mark = work / "fingerprint"
-    want = fingerprint(cfg)
-    if work.exists():
-        same = mark.is_file() and mark.read_text().strip() == want
-        if not (cfg.resume and same):
-            if same or mark.is_file() or not any(work.iterdir()):
-                log.info("starting afresh in %s", work)
-                shutil.rmtree(work)
-            else:
-                raise DataError(f"work_dir {work} exists but was not made by `data prepare`",
-                                "choose another work_dir, or delete the folder")
-        else:
-            log.info("resuming from %s", work)
-    work.mkdir(parents=True, exist_ok=True)
-    write_scratch(mark, want + "\n")
-    return work
-
-
-@contextmanager
-def lean_gc():
-    """Freeze what exists (modules, models, automata) out of the cycle collector's reach and let it run
-    less often; undone afterwards. A shard makes ~100k short-lived objects and no cycles, and the default
-    collector, walking again everything it saw before, took ~10-25% of the CPU of parsing a shard.
-    The settings are the process's: runs in several threads share one change, undone by the last to end."""
-    global _lean_depth, _saved_threshold
-    with _lean_lock:
-        if _lean_depth == 0:
-            _saved_threshold = gc.get_threshold()
-            gc.freeze()
-            gc.set_threshold(20_000, 20, 20)
-        _lean_depth += 1
-    try:
-        yield
-    finally:
-        with _lean_lock:
-            _lean_depth -= 1
-            if _lean_depth == 0:
-                gc.set_threshold(*_saved_threshold)
-                gc.unfreeze()
-
-
-_lean_lock = threading.Lock()
-_lean_depth = 0
-_saved_threshold = gc.get_threshold()
-
-
-def lean_gc_worker() -> None:
-    """The same for a worker process, for its whole life (it only ever runs shards); and the worker ends
-    when its parent does, even a SIGKILLed one that could not shut the pool down (see `_watch_parent`)."""
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
-    _watch_parent(os.getppid())
-
-
-PARENT_POLL_S = 0.5
-
-
-def _watch_parent(parent: int) -> None:
-    """A daemon thread that exits this process once `parent` is gone (this process is re-parented).
-    Not prctl(PR_SET_PDEATHSIG): that fires when the parent *thread* that started the worker ends, and
-    the pool starts replacement workers from a thread of its own."""
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="tunesmith-parent-watch", daemon=True).start()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from pydantic import Field
 
@@ -127,17 +127,28 @@ class Step:
 
 
 class SetStep:
-    """A step that decides over the whole set (dedup). Returns one entry per input record."""
+    """A step that decides over the whole set (dedup). Returns one entry per input record.
+
+    `map(fn, [args, ...])` runs independent batches of its work (signing, embedding) and yields their
+    results in order: None runs them here; the engine passes its own (`engine: ray`: Ray tasks). What the
+    last `decide` found for a person to audit (dedup: each cluster) comes back from `audit()`.
+    """
 
     name: ClassVar[str] = "set-step"
     Options: ClassVar[type[StepOptions]] = StepOptions
 
-    def __init__(self, options: StepOptions | None = None) -> None:
+    def __init__(self, options: StepOptions | None = None, map: Callable | None = None) -> None:
         self.options = options if options is not None else self.Options(step=self.name)
         self.stats = StepStats()
+        self.map = map
 
     def decide(self, examples: list[Example]) -> list[Drop | None]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def audit(self) -> list[dict] | None:
+        """Rows that explain the last `decide`, which the run writes to clusters.jsonl (an empty list: an
+        empty file); None for a step that keeps no audit."""
+        return None
 
     def __call__(self, examples: list[Example]) -> list[Drop | None]:
         decisions = self.decide(examples)

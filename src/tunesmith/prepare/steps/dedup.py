@@ -10,14 +10,12 @@ policy, and drops the others with a `Drop` that names the kept twin's id and the
 `dedup_near` by default (`match: task`) also asks that the instruction, the input and the answer be
 near the same each on its own: a near-duplicate is the same task with the same answer, not two
 questions about one long shared input.
-After `decide`, `clusters` holds one audit row per cluster (kept id, members, similarities) and
-`write_clusters(path)` writes them as JSON lines.
+After `decide`, `audit()` gives one row per cluster (kept id, members, similarities), which the run
+writes to clusters.jsonl.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -27,7 +25,6 @@ from tunesmith.dedup.keep import check_policy, choose, record_id, record_text
 from tunesmith.records.example import Example
 from tunesmith.prepare.steps.base import Drop, SetStep, StepOptions
 from tunesmith.prepare.steps.registry import register
-from tunesmith.io import atomic_write_text
 
 
 class DedupOptions(StepOptions):
@@ -98,8 +95,8 @@ class _DedupStep(SetStep):
     measure: ClassVar[str] = "similarity"
     detail: ClassVar[str] = "{measure} {similarity:.2f} with {kept}"
 
-    def __init__(self, options=None) -> None:
-        super().__init__(options)
+    def __init__(self, options=None, map=None) -> None:
+        super().__init__(options, map)
         self.clusters: list[dict] = []
 
     def find(self, texts: list[str], examples: list[Example]):  # pragma: no cover - abstract
@@ -131,10 +128,9 @@ class _DedupStep(SetStep):
         self.stats.counts["records_in_clusters"] += sum(len(c) for c in found)
         return decisions
 
-    def write_clusters(self, path: str | Path) -> Path:
-        """The audit rows of the last `decide`, one JSON object per cluster (atomic write)."""
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in self.clusters)
-        return atomic_write_text(path, text)
+    def audit(self) -> list[dict]:
+        """One row per cluster of the last `decide`: the kept id, members and their similarities."""
+        return self.clusters
 
 
 @register
@@ -159,7 +155,6 @@ class NearDedupStep(_DedupStep):
     Options = NearOptions
     reason = "near_duplicate"
     measure = "jaccard"
-    mapper = None  # set by the runner for engine: ray (see NearDuplicates.mapper)
 
     def find(self, texts, examples):
         from tunesmith.dedup.near import NearDuplicates
@@ -170,7 +165,7 @@ class NearDedupStep(_DedupStep):
             parts = list(zip(*(task_parts(e, o.fields) for e in examples)))  # per part, per record
         result = NearDuplicates(threshold=o.threshold, num_perm=o.num_perm, bands=o.bands, word_n=o.word_ngram,
                                 char_n=o.char_ngram, part_n=o.part_ngram, backend=o.backend, seed=o.seed,
-                                workers=o.workers, mapper=self.mapper).find(texts, parts=parts)
+                                workers=o.workers, mapper=self.map).find(texts, parts=parts)
         self.stats.counts["candidate_pairs"] += result.candidates
         self.stats.counts["verified_pairs"] += result.verified
         return result.clusters, result.similarity
@@ -183,11 +178,10 @@ class SemanticDedupStep(_DedupStep):
     Options = SemanticOptions
     reason = "semantic_duplicate"
     measure = "cosine"
-    mapper = None  # set by the runner for engine: ray: the embedding batches then run as Ray tasks
     task_texts = 2048  # texts per Ray task (rounded to whole embedding batches)
 
-    def __init__(self, options=None) -> None:
-        super().__init__(options)
+    def __init__(self, options=None, map=None) -> None:
+        super().__init__(options, map)
         from tunesmith.dedup.embedders import make_embedder
 
         self.embedder = make_embedder(self.options.embedder, device=self.options.device,
@@ -198,11 +192,11 @@ class SemanticDedupStep(_DedupStep):
         from tunesmith.dedup.semantic import SemanticDuplicates
 
         finder = SemanticDuplicates(self.embedder, threshold=self.options.threshold)
-        if self.mapper is None or not self.embedder.per_text:
+        if self.map is None or not self.embedder.per_text:
             result = finder.find(texts)
         else:  # whole embedding batches per task: the same batches, so the same vectors, as one process
             o = self.options
             size = o.batch_size * max(1, self.task_texts // o.batch_size)
             args = [(o.embedder, o.device, o.batch_size, texts[i:i + size]) for i in range(0, len(texts), size)]
-            result = finder.find_vectors(np.concatenate(list(self.mapper(embed_texts, args))))
+            result = finder.find_vectors(np.concatenate(list(self.map(embed_texts, args))))
         return result.clusters, result.similarity

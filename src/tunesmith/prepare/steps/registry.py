@@ -17,6 +17,8 @@ def register(cls: type) -> type:
     return cls
 
 
-def build(options):
-    """The step object for validated options (see `tunesmith.prepare.config.step_options`)."""
-    return STEPS[options.step](options)
+def build(options, map=None):
+    """The step object for validated options (see `tunesmith.prepare.config.step_options`); `map` is the
+    engine's way to run a whole-set step's batches (see `SetStep`)."""
+    cls = STEPS[options.step]
+    return cls(options) if map is None else cls(options, map=map)
