@@ -11,11 +11,17 @@ examples:
   tunesmith data convert train_sft.csv train.jsonl --to alpaca       # FlagAlpha's "<s>Human: ..." text column
   tunesmith data convert qa.csv qa.jsonl --columns instruction=question,output=answer
   tunesmith data convert gbk.jsonl utf8.jsonl --encoding gb18030 --skip-bad
+  tunesmith data convert dpo_en_demo.json pairs.jsonl --to trl-chat   # preference pairs
 
 Record formats: alpaca {instruction, input, output, system?, history?}, sharegpt {conversations:
 [{from, value}]}, messages {messages: [{role, content}]}, conversation "<s>Human: ...\\n</s><s>Assistant:
 ...\\n</s>" (one conversation per record; in .txt files each starts on a line beginning with <s>), csv
-(alpaca columns). File types come from the suffix: .json .jsonl .csv .tsv .parquet .txt.
+(alpaca columns). Preference pairs (one prompt, a chosen and a rejected answer): alpaca-pair
+{instruction, input?, chosen, rejected}, sharegpt-pair {conversations, chosen: {from, value}, rejected}
+(LLaMA-Factory), messages-pair {messages, chosen: {role, content}, rejected}, trl {prompt, chosen,
+rejected: text}, trl-chat (the same as message lists), trl-implicit {chosen, rejected: whole
+conversations}; a pair written --to alpaca/sharegpt/messages (or .csv/.parquet) takes that format's pair
+layout. File types come from the suffix: .json .jsonl .csv .tsv .parquet .txt.
 Formats without an `input` field carry Alpaca's input inside the user text (instruction + newline + input).
 Bad records stop the conversion at the first one (file:line and why); with --skip-bad the rest is
 converted and each bad record goes, with its reason, to OUT_STEM.rejects.jsonl.
