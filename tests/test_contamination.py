@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,44 @@ def test_containment_finds_a_question_buried_in_a_long_record():
     assert find_contamination(train, {"b": bench}, criterion="containment").contaminated() == {0}
     loose = find_contamination(train, {"b": bench}, min_shingles=1)  # without the floor, the short one matches
     assert loose.contaminated() == {0, 1}
+
+
+EVAL = Path(__file__).resolve().parents[1] / "examples" / "eval"
+
+
+def test_reads_the_multiple_choice_csvs_eval_choice_reads(tmp_path, capsys):
+    """C-Eval (header) and MMLU (no header) files and folders: each question with its options is an eval record."""
+    train = tmp_path / "train.jsonl"
+    rows = [{"instruction": "What is 7 + 8?", "input": "A. 13\nB. 14\nC. 15\nD. 16", "output": "C"},  # MMLU test:1
+            {"instruction": "太阳从哪个方向升起？", "input": "A. 东方\nB. 西方\nC. 南方\nD. 北方", "output": "A"},
+            {"instruction": "Write a haiku about autumn leaves falling slowly", "output": "..."}]
+    train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = tmp_path / "hits.json"
+    rc = main(["data", "contamination", str(train), str(EVAL / "ceval"), str(EVAL / "mmlu" / "test"
+                                                                           / "elementary_mathematics_test.csv"),
+               "--method", "exact", "--report", str(report)])
+    assert rc == 0, capsys.readouterr().err
+    hits = json.loads(report.read_text())["hits"]
+    assert sorted((h["train_id"], h["eval_id"]) for h in hits) == [("train:1", "elementary_mathematics_test:1"),
+                                                                  ("train:2", "common_sense_val:2")]
+    out = capsys.readouterr().out
+    assert "9 eval records" in out and "6 eval records" in out  # ceval dev 3 + val 6; the MMLU test file's 6
+
+
+def test_choice_records_are_question_then_options():
+    from tunesmith.commands.data_contamination import choice_records
+
+    first = choice_records(EVAL / "mmlu" / "test" / "elementary_mathematics_test.csv")[0]
+    assert first.instruction == "What is 7 + 8?" and first.input == "A. 13\nB. 14\nC. 15\nD. 16"
+    assert first.output == "C. 15" and first.meta["line"] == 1
+
+
+def test_columns_map_a_csv_as_data_convert_does(tmp_path, capsys):
+    train = tmp_path / "qa.csv"
+    train.write_text("question,answer\nWhat is the capital of France?,Paris.\nName a colour,Red\n", encoding="utf-8")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"instruction": "What is the capital of France?"}) + "\n")
+    assert main(["data", "contamination", str(train), str(bench)]) == 2
+    assert "--columns instruction=question,output=answer" in capsys.readouterr().err
+    assert main(["data", "contamination", str(train), str(bench), "--columns", "instruction=question,output=answer"]) == 0
+    assert "2 records read, 1 contaminated" in capsys.readouterr().out

@@ -10,6 +10,8 @@ examples:
   tunesmith data contamination train.jsonl bench.jsonl --method exact
   tunesmith data contamination train.jsonl bench.jsonl --remove --out train.clean.jsonl
   tunesmith data contamination train.jsonl bench.jsonl --fields all --threshold 0.8 --report hits.json
+  tunesmith data contamination train.jsonl examples/eval/ceval examples/eval/mmlu     (what eval --choice reads)
+  tunesmith data contamination qa.csv bench.jsonl --columns instruction=question,output=answer
 
 What counts as a match: the prompt (instruction + input; --fields changes it) of a training record
 equals an evaluation record's after folding case, width, punctuation, whitespace and traditional vs
@@ -18,7 +20,9 @@ simplified Chinese (exact), or their word/character n-gram sets are alike at --t
 containment (share of the eval record's n-grams found in the training record: catches a benchmark
 question buried in a long record; counted for eval records of --min-shingles n-grams or more), or
 max (default: either). Evaluation files may hold prompts
-only (no answers). With --remove, the clean training records go to --out (same record format as
+only (no answers). A multiple-choice CSV in the C-Eval, CMMLU or MMLU layout, or a folder of them (as
+`eval --choice` reads them), is compared as each question followed by its options ("A. ..." lines) as
+its input. --columns renames the fields of every file read (TRAIN and EVAL), as `data convert` does. With --remove, the clean training records go to --out (same record format as
 TRAIN unless --to) and the removed ones, each naming its evaluation twin, beside it: --out's name with
 its extension replaced by .contaminated.jsonl (--out train.clean.jsonl: train.clean.contaminated.jsonl).
 Unreadable training records are listed with file:line; with --remove they go, verbatim, to
@@ -34,7 +38,8 @@ def register(data_sub) -> None:
                                         "evaluation or benchmark files; optionally write a clean copy.",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("train", help="training data file")
-    p.add_argument("evals", nargs="+", metavar="EVAL", help="evaluation / benchmark files")
+    p.add_argument("evals", nargs="+", metavar="EVAL",
+                   help="evaluation / benchmark files, or folders of C-Eval/CMMLU/MMLU csv files")
     p.add_argument("--method", choices=("near", "exact"), default="near", help="near (default) includes exact")
     p.add_argument("--threshold", type=float, default=0.7, help="similarity for near matches (default 0.7)")
     p.add_argument("--criterion", choices=("max", "jaccard", "containment"), default="max",
@@ -44,6 +49,7 @@ def register(data_sub) -> None:
     p.add_argument("--fields", default="instruction,input",
                    help="texts compared, comma-separated: system, instruction, input, output, all "
                         "(default instruction,input)")
+    p.add_argument("--columns", help="rename input fields (every file): instruction=question,output=answer")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="input record format (default: detect)")
     p.add_argument("--remove", action="store_true", help="write the training records that are not contaminated")
     p.add_argument("--out", help="clean training file (needed with --remove)")
@@ -61,6 +67,7 @@ def run(args) -> int:
     from tunesmith.dedup.contamination import find_contamination
     from tunesmith.records.example import FIELD_NAMES
     from tunesmith.records.formats import BadRecord, detect, read, write
+    from tunesmith.records.formats.convert import parse_columns
     from tunesmith.errors import ConfigError, DataError
     from tunesmith.io import atomic_write_text as _atomic_text
 
@@ -76,16 +83,20 @@ def run(args) -> int:
     if args.remove and not args.out:
         raise ConfigError("--remove needs --out CLEAN (the file the clean training records go to)",
                           "add --out train.clean.jsonl")
+    columns = parse_columns(args.columns)
     for path in [args.train, *args.evals]:
-        if not Path(path).is_file():
+        if not Path(path).is_file() and not (path != args.train and Path(path).is_dir()):
             raise DataError(f"file not found: {path}", "check the path")
 
     train, bad = [], []
-    for item in read(args.train, format=args.format):
+    for item in read(args.train, format=args.format, columns=columns):
         (bad if isinstance(item, BadRecord) else train).append(item)
     evals = {}
     for path in args.evals:
-        items = list(read(path, format=args.format, prompts=True))
+        if columns is None and args.format == "auto" and _is_choice(path):
+            evals[path] = choice_records(path)
+            continue
+        items = list(read(path, format=args.format, columns=columns, prompts=True))
         evals[path] = [e for e in items if not isinstance(e, BadRecord)]
         skipped = len(items) - len(evals[path])
         if skipped:
@@ -124,6 +135,32 @@ def run(args) -> int:
             _atomic_text(unreadable, "".join(json.dumps(b.to_dict(), ensure_ascii=False) + "\n" for b in bad))
             print(f"{unreadable}: {len(bad)} unreadable training records, with file:line, reason and raw text")
     return 0
+
+
+def _is_choice(path) -> bool:
+    from pathlib import Path
+
+    from tunesmith.evaluate.choice import is_choice_csv
+
+    return Path(path).is_dir() or is_choice_csv(path)
+
+
+def choice_records(path) -> list:
+    """The questions of a multiple-choice CSV (or a folder of them) as records: the question, its options
+    as the input ("A. ..." lines, so --fields instruction,input compares both), the answer if known."""
+    from pathlib import Path
+
+    from tunesmith.evaluate.choice import all_questions
+    from tunesmith.records.example import Example, Turn
+
+    out = []
+    for q in all_questions(path):
+        source, _, line = q.where.rpartition(":")
+        turns = [Turn("user", q.text, "\n".join(f"{k}. {v}" for k, v in q.options.items()))]
+        if q.answer:
+            turns.append(Turn("assistant", f"{q.answer}. {q.options[q.answer]}"))
+        out.append(Example(turns, None, {"source": source, "line": int(line), "id": f"{Path(source).stem}:{line}"}))
+    return out
 
 
 def side_file(out, kind: str):

@@ -10,6 +10,7 @@ examples:
   tunesmith data prepare examples/prepare.yaml workers=2 output.path=out/train.jsonl
   tunesmith data prepare examples/prepare.yaml --print-config      # every key, resolved, with comments
   tunesmith data prepare --list-steps                               # the steps and their options
+  tunesmith data prepare pipeline.yaml --columns instruction=question,output=answer   # a CSV's own columns
 
 A minimal pipeline.yaml:
   inputs: [raw.jsonl]
@@ -34,6 +35,8 @@ def register(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", nargs="?", help="pipeline YAML file")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. workers=2 output.format=sharegpt")
+    p.add_argument("--columns", help="rename the inputs' fields, as data convert takes it: "
+                                     "instruction=question,output=answer (the YAML's columns: key)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--list-steps", action="store_true", help="list the steps and their options, then exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,6 +56,10 @@ def run(args) -> int:
     if path is None:
         raise ConfigError("no pipeline config given", "tunesmith data prepare pipeline.yaml (see --help)")
     cfg = load_config(path, overrides)
+    if args.columns:  # the same mapping as the YAML's `columns:`, merged over it
+        from tunesmith.records.formats.convert import parse_columns
+
+        cfg.columns = {**cfg.columns, **parse_columns(args.columns)}
     if args.print_config:
         print(to_yaml(cfg), end="")
         return 0

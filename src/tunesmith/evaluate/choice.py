@@ -85,6 +85,32 @@ def read_csv(path: Path) -> list[Question]:
     return out
 
 
+def is_choice_csv(path: str | Path) -> bool:
+    """Does `path` hold questions in a layout read_csv reads? A header with `question` and option columns
+    A, B, ... (C-Eval, CMMLU), or no header and rows of question, options..., answer letter (MMLU)."""
+    path = Path(path)
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return False
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = next(csv.reader(f), [])
+    cells = [c.strip() for c in first]
+    lower = [c.lower() for c in cells]
+    if "question" in lower:
+        return "a" in lower and "b" in lower
+    options = len(cells) - 2  # MMLU: the last cell is the answer, one of the option letters
+    return options >= 2 and len(cells[-1]) == 1 and cells[-1].upper() in LETTERS[:options]
+
+
+def all_questions(path: str | Path) -> list[Question]:
+    """Every question of one multiple-choice CSV or a folder of them, dev files and unanswered test
+    files included (what a contamination check compares training data against)."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(path.rglob("*.csv"))
+    if not files:
+        raise DataError(f"{path}: no .csv files found", "give a C-Eval, CMMLU or MMLU csv file or folder")
+    return [q for f in files for q in read_csv(f)]
+
+
 def _subject_and_role(path: Path) -> tuple[str, str]:
     stem = path.stem
     for role in ("dev", "val", "test"):

@@ -35,6 +35,9 @@ class PrepareConfig(Section):
     inputs: list[str] = Field(default_factory=list, description=(
         "Input files (json, jsonl, csv, parquet; alpaca, sharegpt, messages or Human/Assistant text)."))
     format: str = Field("auto", description="Input record format: auto (detected per file) or a format name.")
+    columns: dict[str, str] = Field(default_factory=dict, description=(
+        "Rename the inputs' fields before reading them, {our field: your column}, e.g.\n"
+        "{instruction: question, output: answer} for a CSV of question,answer (`--columns` on the command line)."))
     strict: bool = Field(False, description="Stop at the first unreadable record (false: reject it with file:line "
                                             "and go on).")
     steps: list[SerializeAsAny[StepOptions]] = Field(default_factory=list, description=(

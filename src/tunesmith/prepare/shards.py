@@ -52,7 +52,7 @@ def read_shards(cfg: PrepareConfig) -> Iterator[ReadShard]:
     """The inputs' raw records (JSON Lines unparsed: the workers parse), `shard_size` at a time."""
     from tunesmith.records import formats
 
-    readers = [formats.reader(path, cfg.format, strict=cfg.strict) for path in cfg.inputs]
+    readers = [formats.reader(path, cfg.format, cfg.columns or None, strict=cfg.strict) for path in cfg.inputs]
     shard = ReadShard(readers)
     for which, reader in enumerate(readers):
         for raw in reader.raws():

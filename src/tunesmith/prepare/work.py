@@ -148,7 +148,7 @@ def fingerprint(cfg: PrepareConfig) -> str:
     h = hashlib.sha256()
     # The output format too: the last stage's shards hold lines of the output file (output.py).
     h.update(json.dumps({"steps": [o.model_dump(mode="json") for o in cfg.steps], "format": cfg.format,
-                         "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
+                         "columns": cfg.columns, "strict": cfg.strict, "shard_size": cfg.shard_size, "output": cfg.output.format,
                          "changes": [cfg.output.changes, cfg.output.diffs],
                          "output_kind": Path(cfg.output.path).suffix.lower()}, sort_keys=True).encode())
     for path in cfg.inputs:

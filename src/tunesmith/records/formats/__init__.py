@@ -185,7 +185,10 @@ def detect(path, columns: dict | None = None, encoding: str = "utf-8") -> str:
         line, fields = unknown
         raise DataError(f"{path}:{line}: no known record format in the fields ({', '.join(map(str, fields))})",
                         "alpaca needs instruction/output, sharegpt conversations, messages messages, conversation "
-                        "text '<s>Human: ...'; rename columns with --columns instruction=question,output=answer")
+                        "text '<s>Human: ...'. Other column names: map them with --columns "
+                        "instruction=question,output=answer (data convert, data prepare, data contamination; "
+                        "`columns:` in a prepare YAML), or convert the file once: "
+                        "tunesmith data convert IN OUT.jsonl --columns ...")
     raise DataError(f"{path}: no readable records to detect the format from",
                     "check the file; read it with --format and --skip-bad to see each bad line")
 
