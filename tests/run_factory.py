@@ -12,7 +12,15 @@ from pathlib import Path
 
 import torch
 
-from tunesmith.runs.config import MethodConfig, RunConfig
+from tunesmith.runs.config import RunConfig
+
+
+def method_block(name: str, **settings) -> dict:
+    """`{"name": name, ...}` with those of `settings` that method `name` takes: a method block has only its
+    own keys, so tests that run many methods give the common settings once."""
+    from tunesmith import methods
+
+    return {"name": name, **{k: v for k, v in settings.items() if k in methods.get(name).options.model_fields}}
 
 # A chat template for the tiny tokenizer (it ships none), in the llama2-zh shape the tests use.
 TEMPLATE = "llama2-zh"
@@ -22,26 +30,24 @@ def make_run(root: Path, method: str = "lora", base_dir: Path | None = None, see
              template: str = TEMPLATE, **method_settings) -> Path:
     from transformers import AutoModelForCausalLM
 
-    from tunesmith.model import methods
+    from tunesmith import methods
     from tunesmith.model.load import load_tokenizer
     from tunesmith.testing import tiny_llama
     from tunesmith.runs.folder import RunFolder
 
     root = Path(root)
     base_dir = Path(base_dir) if base_dir is not None else tiny_llama(root.parent / f"{root.name}-base")
-    method_settings.setdefault("num_virtual_tokens", 6)
-    method_settings.setdefault("r", 4)
     cfg = RunConfig.model_validate({
         "model": {"path": str(base_dir), "dtype": "fp32"},
         "template": {"name": template, "max_seq_len": 256},
-        "method": {"name": method, **method_settings},
+        "method": {**method_block(method, num_virtual_tokens=6, r=4), **method_settings},
         "output_dir": str(root),
     })
     folder = RunFolder(root)
     folder.create(cfg, [])
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-    tuned = methods.apply(model, MethodConfig.model_validate(cfg.method.model_dump()))
+    tuned = methods.apply(model, methods.options(**cfg.method.model_dump()))
     whole = methods.get(method).saves == "model"
     scale = scale if scale is not None else (0.02 if whole else 0.5)  # whole weights start at std 0.02
     with torch.no_grad():

@@ -15,8 +15,8 @@ GiB = 1024 ** 3
 def cfg(**blocks) -> RunConfig:
     raw = {"model": {"path": "meta-llama/Llama-2-7b-hf", "dtype": "bf16"}, "template": {"max_seq_len": 2048},
            "method": {"name": "lora", "r": 16}, "train": {"micro_batch_size": 4}}
-    for block, values in blocks.items():
-        raw[block].update(values)
+    for block, values in blocks.items():  # another method's block has its own keys: it replaces lora's
+        raw[block] = values if block == "method" and values.get("name", "lora") != "lora" else {**raw[block], **values}
     return RunConfig.model_validate(raw)
 
 
@@ -44,7 +44,7 @@ def test_full_finetune_tinyllama_shape_within_15_percent():
 def test_trainable_count_is_exact(tiny_model_dir, method):
     from transformers import AutoModelForCausalLM
 
-    from tunesmith.model import methods
+    from tunesmith import methods
 
     c = RunConfig.model_validate({"model": {"path": str(tiny_model_dir)}, "method": {"name": method}})
     total, trainable, _ = est.count_parameters(c, est.model_config(c))

@@ -4,14 +4,16 @@ transformers with identical logits, prompt-learning adapters change generation, 
 from __future__ import annotations
 
 import json
+import typing
 
 import pytest
 import torch
+from run_factory import method_block
 from test_train_loop import samples
 
 from tunesmith.errors import ConfigError
-from tunesmith.model import methods
-from tunesmith.runs.config import MethodConfig, RunConfig
+from tunesmith import methods
+from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Sample
 
 ADAPTERS = ["lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"]
@@ -31,7 +33,7 @@ def one_batch(n: int = 4, seed: int = 0) -> list[Sample]:
 def run_config(model_dir, out, method: str, **train) -> RunConfig:
     return RunConfig.model_validate({
         "model": {"path": str(model_dir)},
-        "method": {"name": method, "r": 8, "dropout": 0.0, "num_virtual_tokens": 8, "target_r": 4},
+        "method": method_block(method, r=8, dropout=0.0, num_virtual_tokens=8, target_r=4),
         "train": {"max_steps": 20, "micro_batch_size": 4, "lr": LR[method], "warmup_ratio": 0,
                   "scheduler": "constant", **train},
         "output_dir": str(out)})
@@ -174,19 +176,19 @@ def test_freeze_trains_only_the_chosen_layers(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    methods.apply(model, MethodConfig(name="freeze", trainable_layers=[-1], trainable_modules=["lm_head"]))
+    methods.apply(model, methods.options(name="freeze", trainable_layers=[-1], trainable_modules=["lm_head"]))
     trained_names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trained_names and all(n.startswith(("model.layers.1.", "lm_head")) for n in trained_names)
     with pytest.raises(ConfigError, match="layer 5 does not exist"):
         methods.apply(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                      MethodConfig(name="freeze", trainable_layers=[5]))
+                      methods.options(name="freeze", trainable_layers=[5]))
 
 
 def test_lora_config_maps_every_key(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    cfg = MethodConfig(name="lora", r=4, alpha=32, dropout=0.1, target_modules=["q_proj", "v_proj"], rslora=True)
+    cfg = methods.options(name="lora", r=4, alpha=32, dropout=0.1, target_modules=["q_proj", "v_proj"], rslora=True)
     peft_model = methods.apply(model, cfg)
     pc = peft_model.peft_config["default"]
     assert (pc.r, pc.lora_alpha, pc.lora_dropout, set(pc.target_modules), pc.use_rslora) == \
@@ -256,3 +258,128 @@ def test_qlora_check_refuses_wrong_4bit_gradients(tiny_model_dir, monkeypatch):
 def test_unknown_method_name():
     with pytest.raises(ConfigError, match="did you mean 'lora'"):
         methods.get("lorra")
+
+
+# ---------------------------------------------------------------------------------------------
+# Each method owns its options and its rules
+# ---------------------------------------------------------------------------------------------
+
+def test_a_method_block_has_only_its_own_keys():
+    import yaml
+
+    from tunesmith import config
+
+    prefix = RunConfig.model_validate({"method": {"name": "prefix", "num_virtual_tokens": 4}}).method
+    assert not hasattr(prefix, "r") and prefix.num_virtual_tokens == 4
+    printed = yaml.safe_load(config.to_yaml(RunConfig(method=prefix)))["method"]
+    assert printed == {"name": "prefix", "num_virtual_tokens": 4, "prefix_projection": False, "encoder_hidden_size": 128}
+    with pytest.raises(ConfigError, match=r"unknown key 'method\.r' for method\.name=prefix") as err:
+        config.validate(RunConfig, {"method": {"name": "prefix", "r": 8}}, "run.yaml")
+    assert "num_virtual_tokens" in err.value.hint and "run.yaml" in err.value.message
+    with pytest.raises(ConfigError, match=r"unknown key 'method\.rr' for method\.name=qlora \(did you mean 'method\.r'\?\)"):
+        config.validate(RunConfig, {"method": {"name": "qlora", "rr": 8}})
+    with pytest.raises(ConfigError, match=r"'method\.name' = 'lorra'.*did you mean 'lora'"):
+        config.validate(RunConfig, {"method": {"name": "lorra"}})
+    # no name is the default method, as before the union: `method: {r: 16}` and `method.r=16` are LoRA
+    assert RunConfig.model_validate({"method": {"r": 16}}).method.name == "lora" == RunConfig().method.name
+    assert config.load(RunConfig, None, ["method.r=16"]).method.r == 16
+
+
+def test_every_shipped_method_has_its_module_and_options():
+    for name in methods.names():
+        method = methods.get(name)
+        assert method.name == name and method.saves in ("adapter", "model") and method.summary
+        assert name in typing.get_args(method.options.model_fields["name"].annotation)
+        assert methods.options(name=name).name == name
+
+
+def test_no_module_outside_methods_names_a_method():
+    """What a method means lives in tunesmith/methods/ only: no other module spells a method's name.
+    ("prompt" is also the everyday word for a model's input, as in {"prompt": ...}: it cannot be told apart.)"""
+    import ast
+    from pathlib import Path
+
+    import tunesmith
+
+    names = set(methods.names()) - {"prompt"}
+    root = Path(tunesmith.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        if path.is_relative_to(root / "methods"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    assert not found, found
+
+
+def test_adalora_equal_ranks_are_refused_before_the_model_loads(tiny_model_dir, tmp_path, monkeypatch):
+    """r: 4 with target_r: 4 used to pass every check and crash steps in (kthvalue(): selected number k
+    out of range): now one ConfigError before anything loads, saying what to set."""
+    from tunesmith.model import load as model_load
+    from tunesmith.train.loop import train
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model loaded before the AdaLoRA ranks were checked")
+
+    monkeypatch.setattr(model_load, "load_model", must_not_load)
+    monkeypatch.setattr(model_load, "load_tokenizer", must_not_load)
+    cfg = run_config(tiny_model_dir, tmp_path, "adalora")
+    cfg.method = methods.options(name="adalora", r=4, target_r=4)
+    with pytest.raises(ConfigError, match=r"method\.target_r=4 equals the initial rank method\.r=4") as err:
+        train(cfg, samples=one_batch(), progress=False)
+    assert "set method.r above method.target_r" in err.value.hint and "method.r=8" in err.value.hint
+    cfg.method = methods.options(name="adalora", r=4, target_r=6)
+    with pytest.raises(ConfigError, match=r"method\.target_r=6 is above the initial rank method\.r=4"):
+        train(cfg, samples=one_batch(), progress=False)
+
+
+def test_adalora_equal_ranks_really_crash_peft_without_the_check(tiny_model_dir, tmp_path, monkeypatch):
+    """The reproducer of the check above: with it switched off, PEFT fails at its first pruning step."""
+    from tunesmith.methods.adalora import AdaLora
+    from tunesmith.train.loop import train
+
+    monkeypatch.setattr(AdaLora, "check", lambda self, cfg, dist: None)
+    cfg = run_config(tiny_model_dir, tmp_path, "adalora", max_steps=3)
+    cfg.method = methods.options(name="adalora", r=4, target_r=4, dropout=0.0)
+    with pytest.raises(RuntimeError, match="kthvalue"):
+        train(cfg, samples=one_batch(), progress=False)
+
+
+def test_adalora_schedule_never_asks_peft_for_an_out_of_range_k():
+    """For every run length, each pruning step PEFT takes (as AdaLoraModel.update_and_allocate dispatches
+    them, on the steps the loop passes) asks kthvalue for k in 1..initial budget, when target_r < r."""
+    from types import SimpleNamespace
+
+    from peft.tuners.adalora.layer import RankAllocator
+
+    from tunesmith.methods.adalora import schedule
+
+    for total in range(1, 201):
+        steps, tinit, tfinal = schedule(total)
+        for init_r, target_r, modules in ((5, 4, 14), (8, 4, 14), (12, 4, 2), (2, 1, 1)):
+            alloc = SimpleNamespace(peft_config=SimpleNamespace(total_step=steps, tinit=tinit, tfinal=tfinal, deltaT=1),
+                                    init_bgt=init_r * modules, target_bgt=target_r * modules)
+            for step in range(total):  # the loop passes 0 .. total-1
+                budget, masks = RankAllocator.budget_schedule(alloc, step)
+                if step == steps - tfinal:  # the final, forced mask
+                    masks = True
+                if step <= steps - tfinal and masks:
+                    assert 1 <= alloc.init_bgt - budget <= alloc.init_bgt, (total, init_r, target_r, step, budget)
+
+
+@pytest.mark.parametrize("total", [1, 2, 11])
+def test_adalora_trains_any_run_length_with_one_rank_to_prune(total, tiny_model_dir, tmp_path):
+    from tunesmith.train.loop import train
+
+    cfg = run_config(tiny_model_dir, tmp_path, "adalora", max_steps=total)
+    cfg.method = methods.options(name="adalora", r=5, target_r=4, dropout=0.0)
+    assert len(train(cfg, samples=one_batch(), progress=False).losses) == total
+
+
+def test_switching_method_keeps_the_keys_both_have():
+    """`switch`: another method keeps the keys both have, the rest take that method's defaults."""
+    ia3 = methods.options(name="ia3", target_modules=["q_proj"])
+    lora = methods.switch(ia3, "lora")
+    assert (lora.name, lora.target_modules, lora.r) == ("lora", ["q_proj"], 8)
+    assert not hasattr(methods.switch(lora, "prefix"), "target_modules")

@@ -34,12 +34,14 @@ def samples(n=8, seed=0):
 def run(out_dir: str, model_dir: str, strategy: str, grad_accum: int, method: str = "lora") -> list[float]:
     import torch
 
+    from run_factory import method_block
+
     from tunesmith.runs.config import RunConfig
     from tunesmith.train.loop import train
 
     torch.set_num_threads(1)
     cfg = RunConfig.model_validate({
-        "model": {"path": model_dir}, "method": {"name": method, "r": 4, "dropout": 0.0},
+        "model": {"path": model_dir}, "method": method_block(method, r=4, dropout=0.0),
         "train": {"max_steps": 3, "micro_batch_size": 2, "grad_accum": grad_accum, "lr": 1e-2,
                   "group_by_length": False, "distributed": strategy},
         "output_dir": out_dir})

@@ -9,6 +9,7 @@ import random
 import pytest
 import torch
 from safetensors.torch import load_file
+from run_factory import method_block
 
 from tunesmith.errors import ConfigError
 from tunesmith.runs.config import RunConfig
@@ -36,7 +37,7 @@ def config(model_dir, out, method="lora", **train_settings) -> RunConfig:
     return RunConfig.model_validate({
         "model": {"path": str(model_dir)},
         "template": {"name": "llama2-zh", "max_seq_len": 128},
-        "method": {"name": method, "r": 4, "dropout": 0.0},
+        "method": method_block(method, r=4, dropout=0.0),
         "train": {"max_steps": 4, "micro_batch_size": 4, "lr": 1e-2, "warmup_ratio": 0.25, **train_settings},
         "output_dir": str(out)})
 
@@ -196,8 +197,8 @@ def test_errors_before_any_work(tiny_model_dir, tmp_path, override, message):
     data = write_alpaca(tmp_path / "train.jsonl", n=6)
     raw = config(tiny_model_dir, tmp_path / "run").model_dump()
     raw["data"]["train"] = [str(data)]
-    for block, values in override.items():
-        raw[block].update(values)
+    for block, values in override.items():  # another method's block has its own keys: it replaces lora's
+        raw[block] = values if block == "method" else {**raw[block], **values}
     with pytest.raises(ConfigError, match=message):
         train(RunConfig.model_validate(raw), progress=False)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from run_factory import method_block
 from test_train_loop import config, samples
 
-from tunesmith.model import methods
-from tunesmith.runs.config import MethodConfig
+from tunesmith import methods
 from tunesmith.text.batching import pack_batch, pad_batch
 from tunesmith.train.loop import train
 from tunesmith.train.loss import micro_batch_loss, split_head
@@ -22,7 +22,8 @@ def _model(tiny_model_dir, method: str):
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    model = methods.apply(model, MethodConfig(name=method, r=4, dropout=0.0), methods.MethodContext(total_steps=10))
+    model = methods.apply(model, methods.options(**method_block(method, r=4, dropout=0.0)),
+                          methods.MethodContext(total_steps=10))
     for p in model.parameters():  # adapters start as a no-op (LoRA B = 0): give them something to do
         if p.requires_grad:
             p.data.add_(torch.randn_like(p) * 0.02)

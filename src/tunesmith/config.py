@@ -113,13 +113,22 @@ def _explain(err: ValidationError, schema: type[BaseModel], source: str) -> Conf
     lines = []
     hint = None
     for item in err.errors():
-        loc = [str(p) for p in item["loc"]]
+        raw = [str(p) for p in item["loc"]]
+        loc, tags, _ = _walk(schema, raw)
         key = ".".join(loc)
         if item["type"] == "extra_forbidden":
-            allowed = _keys_at(schema, loc[:-1])
+            allowed = _keys_at(schema, raw[:-1])
             close = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.5)
-            lines.append(f"unknown key '{key}'" + (f" (did you mean '{'.'.join(loc[:-1] + close)}'?)" if close else ""))
-            hint = hint or (f"keys allowed here: {', '.join(allowed)}" if allowed else None)
+            chosen = f" for {tags[-1][0]}={tags[-1][1]}" if tags else ""  # a key of another union member
+            lines.append(f"unknown key '{key}'{chosen}"
+                         + (f" (did you mean '{'.'.join(loc[:-1] + close)}'?)" if close else ""))
+            hint = hint or (f"keys allowed here{chosen}: {', '.join(allowed)}" if allowed else None)
+        elif item["type"] == "union_tag_invalid":  # a discriminated union (method.name) given an unknown tag
+            disc, tag = item["ctx"]["discriminator"].strip("'"), item["ctx"]["tag"]
+            expected = [t.strip(" '") for t in item["ctx"]["expected_tags"].split(",")]
+            close = difflib.get_close_matches(str(tag), expected, n=1)
+            lines.append(f"'{key}.{disc}' = {tag!r}: not one of {', '.join(expected)}"
+                         + (f" (did you mean '{close[0]}'?)" if close else ""))
         elif item["type"] == "missing":
             lines.append(f"missing key '{key}'")
         else:
@@ -130,12 +139,48 @@ def _explain(err: ValidationError, schema: type[BaseModel], source: str) -> Conf
 
 
 def _keys_at(schema: type[BaseModel], loc: list[str]) -> list[str]:
+    model = _walk(schema, loc)[2]
+    return list(model.model_fields) if model is not None else []
+
+
+def error_key(schema: type[BaseModel], item: dict) -> str:
+    """The dotted key a pydantic error is about, as a user writes it: without the member tags pydantic puts
+    in a discriminated union's location (`method.prefix.r` -> `method.r`); an unknown tag is its key's."""
+    loc, _, _ = _walk(schema, [str(p) for p in item["loc"] if not isinstance(p, int)])
+    if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc.append(item["ctx"]["discriminator"].strip("'"))
+    return ".".join(loc)
+
+
+def _walk(schema: type[BaseModel], loc: list[str]) -> tuple[list[str], list[tuple[str, str]], Any]:
+    """(the location without union tags, the (discriminator key, tag) chosen on the way, the model the
+    location ends in or None)."""
     model: Any = schema
+    parts: list[str] = []
+    tags: list[tuple[str, str]] = []
+    members: dict = {}
     for part in loc:
-        model = _submodel(model.model_fields[part].annotation) if part in getattr(model, "model_fields", {}) else None
-        if model is None:
-            return []
-    return list(model.model_fields)
+        if part in members:  # pydantic names the member of a discriminated union by its tag
+            tags.append((".".join(parts + [discriminator]), part))
+            model, members = members[part], {}
+            continue
+        parts.append(part)
+        info = getattr(model, "model_fields", {}).get(part) if model is not None else None
+        model = _submodel(info.annotation) if info is not None else None
+        members, discriminator = _tagged(info)
+    return parts, tags, model
+
+
+def _tagged(info) -> tuple[dict, str]:
+    """({tag: member model}, discriminator) of a field that is a discriminated union, else ({}, "")."""
+    discriminator = getattr(info, "discriminator", None)
+    if not isinstance(discriminator, str):
+        return {}, ""
+    members = {}
+    for member in typing.get_args(info.annotation):
+        for tag in typing.get_args(member.model_fields[discriminator].annotation):
+            members[tag] = member
+    return members, discriminator
 
 
 def _submodel(annotation) -> type[BaseModel] | None:

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import torch
 
+from tunesmith import methods
 from tunesmith.errors import TunesmithError
 
-MERGEABLE = {"LORA": "LoRA", "ADALORA": "AdaLoRA", "IA3": "IA3"}
-PROMPT_LEARNING = {"PREFIX_TUNING": "prefix tuning", "PROMPT_TUNING": "prompt tuning", "P_TUNING": "p-tuning"}
 TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 2e-2, torch.float16: 2e-2}
 PROBE = "Merging check: the quick brown fox jumps over the lazy dog. 你好，世界。"
 REPORT_FILE = "tunesmith-merge.json"
@@ -54,20 +53,18 @@ class MergeReport:
 
 
 def adapter_kind(adapter_dir: Path) -> str:
-    """LoRA/DoRA/AdaLoRA/IA3, or a TunesmithError saying why this adapter cannot merge."""
+    """LoRA/DoRA/AdaLoRA/IA3 (the method's label), or a TunesmithError saying why this adapter cannot merge."""
     from peft import PeftConfig
 
     config = PeftConfig.from_pretrained(str(adapter_dir))
-    kind = str(getattr(config.peft_type, "value", config.peft_type))
-    if kind in PROMPT_LEARNING:
-        raise TunesmithError(
-            f"cannot merge a {PROMPT_LEARNING[kind]} adapter: it adds learned virtual tokens / key-value prefixes "
-            "in front of the input, not changes to the weights, so there is nothing to fold into them",
-            "use the run folder as it is (tunesmith chat/serve/eval RUN), or train with lora, dora or ia3 "
-            "for a mergeable adapter")
-    if kind not in MERGEABLE:
-        raise TunesmithError(f"cannot merge a {kind} adapter", "merge supports LoRA, DoRA, AdaLoRA and IA3")
-    return "DoRA" if kind == "LORA" and getattr(config, "use_dora", False) else MERGEABLE[kind]
+    method = methods.for_adapter(config)
+    if method is None:
+        kind = str(getattr(config.peft_type, "value", config.peft_type))
+        raise TunesmithError(f"cannot merge a {kind} adapter", f"merge supports {methods.mergeable_labels()}")
+    if not method.merges:
+        why, instead = method.merge_refusal()
+        raise TunesmithError(f"cannot merge a {method.label} adapter: {why}", instead)
+    return method.label
 
 
 @dataclass

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from tunesmith import methods
 from tunesmith.config import ModelConfig, Section
 from tunesmith.text.templates import TEMPLATE_NAMES
 
@@ -38,25 +39,8 @@ class TemplateConfig(Section):
         "cut_oldest", description="Too-long samples: drop them, or cut the oldest turns (the end token is never cut).")
 
 
-class MethodConfig(Section):
-    name: Literal["full", "freeze", "lora", "qlora", "dora", "prefix", "prompt", "ptuning", "ia3", "adalora"] = Field(
-        "lora", description="Fine-tuning method: full, freeze, lora, qlora, dora, prefix, prompt, ptuning, ia3, adalora.")
-    r: int = Field(8, gt=0, description="LoRA/DoRA/QLoRA/AdaLoRA rank (AdaLoRA: the initial rank).")
-    alpha: float = Field(16, description="LoRA scaling numerator (scale = alpha / r, or alpha / sqrt(r) with rslora).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
-    target_modules: list[str] | str = Field("all-linear", description=(
-        "Modules that get adapters: all-linear, or names such as [q_proj, v_proj]."))
-    rslora: bool = Field(False, description="Rank-stabilised LoRA scaling.")
-    num_virtual_tokens: int = Field(20, gt=0, description="Prefix, prompt and p-tuning: virtual tokens.")
-    prompt_init_text: str | None = Field(None, description="Prompt tuning: initialise from this text (null = random).")
-    encoder_hidden_size: int = Field(128, gt=0, description="P-tuning: hidden size of the prompt encoder MLP.")
-    trainable_layers: list[int] = Field(default_factory=lambda: [-2, -1], description=(
-        "Freeze: the decoder layers to train (negative counts from the end)."))
-    trainable_modules: list[str] = Field(default_factory=list, description=(
-        "Freeze: extra parameter name fragments to train (e.g. lm_head, norm)."))
-    target_r: int = Field(4, gt=0, description="AdaLoRA: average rank after pruning.")
-    prefix_projection: bool = Field(False, description=(
-        "Prefix tuning: learn the prefix through a two-layer MLP (the paper's reparameterisation) instead of directly."))
+# The `method:` block: each method's own options class (tunesmith.methods), chosen by `name`.
+MethodConfig = methods.options_type()
 
 
 class TrainConfig(Section):
@@ -75,15 +59,6 @@ class TrainConfig(Section):
     packing: bool = Field(False, description="Pack several samples per row; attention never crosses samples.")
     packing_attention: Literal["auto", "block_mask", "position_ids"] = Field("auto", description=(
         "How packed rows keep samples apart: block_mask (a block-diagonal 4D mask; sdpa/eager, any device),\n"
-    objective: Literal["sft", "dpo", "ipo", "simpo", "orpo"] = Field("sft", description=(
-        "What the model learns: sft (imitate the answers) or, on preference pairs (a chosen and a rejected\n"
-        "answer per prompt), dpo, ipo (both against a reference: the base with adapters off, or for full/freeze\n"
-        "log-probs cached at step 0), simpo or orpo (no reference)."))
-    beta: float = Field(0.1, gt=0, description=(
-        "Preference objectives: dpo/ipo/simpo inverse temperature of the reward; orpo: weight of the odds-ratio term."))
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description=(
-        "dpo/simpo: the assumed share of pairs labelled the wrong way round (conservative DPO); 0 = plain."))
-    simpo_gamma: float = Field(0.5, ge=0, description="simpo: the target reward margin (gamma).")
         "position_ids (per-sample positions only; the kernel cuts at each restart: flash_attention_2 varlen,\n"
         "flex_attention, or sdpa through transformers' packed-sequence detection), auto (position_ids for\n"
         "flash_attention_2/flex_attention, else block_mask)."))
@@ -100,13 +75,27 @@ class TrainConfig(Section):
     distributed: Literal["ddp", "fsdp"] = Field("ddp", description=(
         "Under torchrun: ddp (a full copy per process) or fsdp (FSDP2: parameters, gradients and optimizer\n"
         "states sharded across processes). Ignored in a single process."))
+    objective: Literal["sft", "dpo", "ipo", "simpo", "orpo"] = Field("sft", description=(
+        "What the model learns: sft (imitate the answers) or, on preference pairs (a chosen and a rejected\n"
+        "answer per prompt), dpo, ipo (both against a reference: the base with adapters off, or for full/freeze\n"
+        "log-probs cached at step 0), simpo or orpo (no reference)."))
+    beta: float = Field(0.1, gt=0, description=(
+        "Preference objectives: dpo/ipo/simpo inverse temperature of the reward; orpo: weight of the odds-ratio term."))
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description=(
+        "dpo/simpo: the assumed share of pairs labelled the wrong way round (conservative DPO); 0 = plain."))
+    simpo_gamma: float = Field(0.5, ge=0, description="simpo: the target reward margin (gamma).")
 
 
 class RunConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="The base model.")
     data: DataConfig = Field(default_factory=DataConfig, description="Training and validation data.")
     template: TemplateConfig = Field(default_factory=TemplateConfig, description="How records become tokens.")
-    method: MethodConfig = Field(default_factory=MethodConfig, description="What is trained.")
+    method: MethodConfig = Field(default_factory=methods.options, description="What is trained.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="The optimisation.")
     output_dir: str = Field("runs/run", description="The run folder (config, checkpoints, adapter or model, metrics).")
     seed: int = Field(42, description="Seed for data order, initialisation and dropout.")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _default_method(cls, value):
+        return methods.with_default_name(value)  # `method: {r: 16}` is a LoRA block, as it always was

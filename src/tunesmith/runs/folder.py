@@ -129,7 +129,7 @@ def load_trained(run_dir: str | Path, device=None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tunesmith.model import load as model_load
-    from tunesmith.model import methods
+    from tunesmith import methods
 
     cfg = read_config(run_dir)
     folder = RunFolder(run_dir)
@@ -144,8 +144,7 @@ def load_trained(run_dir: str | Path, device=None):
 
         base = model_load.load_model(cfg.model, device=device)
         model = PeftModel.from_pretrained(base, folder.adapter)
-        if cfg.method.name in methods.PROMPT_LEARNING:
-            methods.fix_prompt_learning_generate(model)
+        model = methods.get(cfg.method.name).for_inference(model)  # prompt learning: a generate() that works
         tok_dir = folder.tokenizer if folder.tokenizer.is_dir() else None
         tokenizer = (AutoTokenizer.from_pretrained(tok_dir, use_fast=cfg.model.use_fast_tokenizer) if tok_dir
                      else model_load.load_tokenizer(cfg.model))

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from tunesmith import methods
 from tunesmith.errors import ConfigError
 from tunesmith.runs.config import RunConfig
 
@@ -95,17 +96,14 @@ def count_parameters(cfg: RunConfig, hf_config) -> tuple[int, int, int]:
     """(total, trainable, quantizable linear) parameters, by building the model on the meta device."""
     from transformers import AutoModelForCausalLM
 
-    from tunesmith.model import methods
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf_config)
     base_total = sum(p.numel() for p in model.parameters())
     linear = sum(m.weight.numel() for name, m in model.named_modules()
                  if isinstance(m, torch.nn.Linear) and not name.endswith("lm_head"))
-    method_cfg = cfg.method.model_copy()
-    if method_cfg.name == "prompt":
-        method_cfg.prompt_init_text = None  # tokenizing the init text does not change the count
-    model = methods.apply(model, method_cfg, methods.MethodContext(total_steps=100))
+    # shapes_only: prompt tuning's init text is not tokenized (it does not change the count)
+    model = methods.apply(model, cfg.method, methods.MethodContext(total_steps=100, shapes_only=True))
     # AdaLoRA's rank counters come back requires_grad=True when PEFT moves them to the meta device.
     trainable = sum(p.numel() for name, p in model.named_parameters() if p.requires_grad and "ranknum" not in name)
     return base_total, trainable, linear
@@ -117,7 +115,8 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple
     total, trainable, linear = counts or count_parameters(cfg, hf)
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else ("bf16" if device == "cuda" else "fp32")
     w_bytes = BYTES[dtype]
-    quant_4 = cfg.model.load_in_4bit or cfg.method.name == "qlora"
+    method = methods.get(cfg.method.name)
+    quant_4 = cfg.model.load_in_4bit or method.quantized_base
     quant_8 = cfg.model.load_in_8bit
     notes = []
     if quant_4:
@@ -126,7 +125,7 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple
         weights = (total - linear) * w_bytes + linear * (1 + 4 / 4096)
     else:
         weights = total * w_bytes
-    adapter = cfg.method.name not in ("full", "freeze")
+    adapter = method.saves == "adapter"
     # PEFT keeps adapter weights in fp32 when the base is 16-bit; trained base weights keep the base dtype.
     t_bytes = 4 if adapter else w_bytes
     weights += trainable * t_bytes if adapter else 0
@@ -138,13 +137,9 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple
     h, i, layers = hf.hidden_size, hf.intermediate_size, hf.num_hidden_layers
     kv = h * hf.num_key_value_heads // hf.num_attention_heads
     per_layer = 14 * h + 3 * kv + 4 * i
-    if cfg.method.name in ("lora", "qlora", "dora", "adalora") and cfg.method.dropout > 0:
-        per_layer += 6 * h + i  # dropout makes a new input tensor for each adapted module (all-linear)
-    if cfg.method.name == "dora":
-        per_layer += 6 * h + i  # DoRA also keeps the base output for its magnitude rescaling
+    per_layer += method.activation_overhead(cfg.method, h, i)  # LoRA's dropout copies, DoRA's base output
     tokens = cfg.train.micro_batch_size * cfg.template.max_seq_len
-    if cfg.method.name in ("prompt", "ptuning", "prefix"):
-        tokens += cfg.train.micro_batch_size * cfg.method.num_virtual_tokens
+    tokens += cfg.train.micro_batch_size * method.virtual_tokens(cfg.method)  # prompt learning's virtual tokens
     if cfg.train.gradient_checkpointing:
         activations = tokens * act_bytes * (layers * h + 2 * per_layer)
         notes.append("gradient checkpointing: one layer's activations live at a time (~30% slower)")
@@ -165,15 +160,15 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
     sizes = [cfg.train.micro_batch_size]
     while sizes[-1] > 1:
         sizes.append(max(1, sizes[-1] // 2))
-    methods_to_try = [cfg.method.name] + [m for m in ("lora", "qlora") if m != cfg.method.name and
-                                          (m != "qlora" or device == "cuda")]
+    methods_to_try = [cfg.method.name] + [m for m in methods.LIGHTER if m != cfg.method.name and
+                                          (not methods.get(m).needs_cuda or device == "cuda")]
     dtypes = [cfg.model.dtype] + (["bf16"] if cfg.model.dtype in ("fp32", "auto") and device == "cuda" else [])
     found, counts = [], {}
     for method, dtype, gc, mb in itertools.product(methods_to_try, dtypes, (False, True), sizes):
         c = cfg.model_copy(deep=True)
         changes = []
         if method != cfg.method.name:
-            c.method.name = method
+            c.method = methods.switch(c.method, method)
             changes.append(f"method.name={method}")
         if dtype != cfg.model.dtype:
             c.model.dtype = dtype

@@ -22,7 +22,7 @@ import torch
 
 from tunesmith.model import catalog
 from tunesmith.model import load as model_load
-from tunesmith.model import methods
+from tunesmith import methods
 from tunesmith.runs.config import RunConfig
 from tunesmith.text.batching import Batcher, Sample
 from tunesmith.train import checkpoint, distributed, objectives, plots, schedule
@@ -89,7 +89,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     if tc.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
-    model = methods.apply(model, cfg.method, methods.MethodContext(total_steps=total, tokenizer_path=source.location))
+    method = methods.get(cfg.method.name)
+    model = method.apply(model, cfg.method, methods.MethodContext(total_steps=total, tokenizer_path=source.location))
     check_after_loading(cfg, model, d)
     trainable = methods.count_parameters(model)
     if d.main:
@@ -114,7 +115,7 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     if resume_from is not None:
         state, extra = checkpoint.load(resume_from, model=model, optimizer=optimizer, scheduler=scheduler, rank=d.rank)
         start_step, tokens_seen = state["step"], state["tokens_seen"]
-        restore_extra(peft_model, scaler, extra)
+        restore_extra(peft_model, scaler, extra, method)
         if d.main:
             print(f"resumed from {resume_from} at step {start_step}/{total}", flush=True)
     if d.main and resume_from is None:
@@ -159,9 +160,7 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
                 scaler.update()
             else:
                 optimizer.step()
-            if cfg.method.name == "adalora":
-                # AdaLoRA prunes ranks from the gradients' importance: after the step, before zero_grad.
-                peft_model.base_model.update_and_allocate(step)
+            method.after_optimizer_step(peft_model, step)  # AdaLoRA prunes ranks here
             lr = scheduler.get_last_lr()[0]
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -299,27 +298,23 @@ def save_checkpoint(run: RunFolder, step: int, model, peft_model, optimizer, sch
     state = {"step": step, "tokens_seen": tokens_seen, "world_size": d.world_size,
              "config": to_yaml(cfg, comments=False)}
     checkpoint.save(run.checkpoints / f"step-{step}", model=model, optimizer=optimizer, scheduler=scheduler,
-                    state=state, extra=collect_extra(peft_model, scaler), rank=d.rank, keep=cfg.train.keep_checkpoints)
+                    state=state, extra=collect_extra(peft_model, scaler, methods.get(cfg.method.name)), rank=d.rank,
+                    keep=cfg.train.keep_checkpoints)
 
 
-def collect_extra(peft_model, scaler) -> dict:
+def collect_extra(peft_model, scaler, method: methods.Method) -> dict:
     extra: dict = {"scaler": scaler.state_dict() if scaler else None}
-    allocator = getattr(getattr(peft_model, "base_model", None), "rankallocator", None)
-    if allocator is not None:  # AdaLoRA's running importance scores decide future pruning
-        extra["adalora"] = {"ipt": allocator.ipt, "exp_avg_ipt": allocator.exp_avg_ipt,
-                            "exp_avg_unc": allocator.exp_avg_unc,
-                            "rank_pattern": peft_model.peft_config["default"].rank_pattern}
+    state = method.checkpoint_state(peft_model)  # AdaLoRA's importance scores decide future pruning
+    if state is not None:
+        extra[method.name] = state
     return extra
 
 
-def restore_extra(peft_model, scaler, extra: dict) -> None:
+def restore_extra(peft_model, scaler, extra: dict, method: methods.Method) -> None:
     if scaler is not None and extra.get("scaler"):
         scaler.load_state_dict(extra["scaler"])
-    if "adalora" in extra:
-        allocator = peft_model.base_model.rankallocator
-        allocator.ipt, allocator.exp_avg_ipt = extra["adalora"]["ipt"], extra["adalora"]["exp_avg_ipt"]
-        allocator.exp_avg_unc = extra["adalora"]["exp_avg_unc"]
-        peft_model.peft_config["default"].rank_pattern = extra["adalora"]["rank_pattern"]
+    if method.name in extra:
+        method.restore_state(peft_model, extra[method.name])
 
 
 def save_final(run: RunFolder, model, peft_model, tokenizer, cfg: RunConfig, d) -> None:

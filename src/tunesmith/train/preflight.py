@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 def resolve(cfg: RunConfig) -> RunConfig:
     """Settings implied by others, made explicit so config.yaml says what really ran."""
     cfg = cfg.model_copy(deep=True)
-    if cfg.method.name == "qlora" and not cfg.model.load_in_4bit:
-        cfg.model.load_in_4bit = True
+    methods.get(cfg.method.name).resolve(cfg)  # QLoRA: model.load_in_4bit=true
     return cfg
 
 
@@ -45,29 +44,16 @@ def check_before_loading(cfg: RunConfig, d, run, resume, overwrite: bool) -> Pat
         cuda_only.append(("model.dtype=fp16", "training fp16 weights needs CUDA: use model.dtype=bf16 or fp32"))
     for what, hint in cuda_only:
         raise ConfigError(f"{what} needs a CUDA GPU, and this machine has none", hint)
-    if (cfg.model.load_in_4bit or cfg.model.load_in_8bit) and method.saves == "model":
-        key = "model.load_in_4bit" if cfg.model.load_in_4bit else "model.load_in_8bit"
-        raise ConfigError(f"method.name={cfg.method.name} cannot train a quantized model ({key}=true)",
-                          "use method.name=qlora (or lora) on a quantized base, or set the key to false")
-    if cfg.model.load_in_8bit and cfg.method.name == "qlora":
-        raise ConfigError("method.name=qlora means a 4-bit base; model.load_in_8bit=true conflicts",
-                          "set model.load_in_8bit=false")
-    if tc.packing and not method.packing:
-    check_objective(cfg)  # method x objective, packing with pairs (train.objectives)
-        raise ConfigError(f"train.packing=true does not work with method.name={cfg.method.name}: its virtual "
-                          "tokens sit in front of the row, so only the first packed sample would see them",
-                          "set train.packing=false (dynamic padding and group_by_length keep padding low)")
+    method.check(cfg, d)  # the rules about the method: quantized bases, packing, AdaLoRA's ranks, FSDP
     if tc.packing and cfg.model.attn_implementation == "flash_attention_2" and tc.packing_attention == "block_mask":
         raise ConfigError("train.packing_attention=block_mask needs a 4D mask, which flash_attention_2 does not take",
                           "use train.packing_attention=position_ids (flash-attention varlen)")
     if d.enabled and cfg.model.device_map:
         raise ConfigError("model.device_map splits one model over GPUs; under torchrun each process holds its own",
                           "set model.device_map=null with torchrun")
-    if d.enabled and tc.distributed == "fsdp" and cfg.method.name == "adalora":
-        raise ConfigError("method adalora cannot run under FSDP: its rank allocator needs whole, unsharded matrices",
-                          "use train.distributed=ddp")
     if d.enabled and tc.distributed == "fsdp" and (cfg.model.load_in_4bit or cfg.model.load_in_8bit):
         raise ConfigError("FSDP with a bitsandbytes-quantized base is not supported here", "use train.distributed=ddp")
+    check_objective(cfg)  # method x objective, packing with pairs (train.objectives)
     point = _resume_point(run, resume, overwrite, d)
     if point is not None:
         state = json.loads((point / "state.json").read_text())

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from tunesmith.config import error_key
 from tunesmith.errors import TunesmithError
 from tunesmith.runs.config import RunConfig
 from tunesmith.ui.errors import FieldError
@@ -25,15 +26,25 @@ from tunesmith.ui.paths import confine, name_or_path
 SECTIONS = ("model", "data", "template", "method", "train")
 TOP_LEVEL = ("output_dir", "seed")
 
-# Method options that matter only for some methods: the form hides the others.
-LORA_FAMILY = ("lora", "qlora", "dora", "adalora")
-METHOD_FIELDS = {
-    "method.r": LORA_FAMILY, "method.alpha": LORA_FAMILY, "method.dropout": LORA_FAMILY,
-    "method.rslora": ("lora", "qlora", "dora"), "method.target_modules": LORA_FAMILY + ("ia3",),
-    "method.num_virtual_tokens": ("prefix", "prompt", "ptuning"), "method.prompt_init_text": ("prompt",),
-    "method.encoder_hidden_size": ("prefix", "ptuning"), "method.prefix_projection": ("prefix",),
-    "method.trainable_layers": ("freeze",), "method.trainable_modules": ("freeze",), "method.target_r": ("adalora",),
-}
+
+
+def _method_options() -> tuple[list[str], dict[str, tuple[Any, list[str]]]]:
+    """The `method:` block is a union of one options class per method (discriminated on `name`):
+    (every method name, {option key: (its field, the names whose options have it)})."""
+    members = typing.get_args(RunConfig.model_fields["method"].annotation)
+    names = [n for m in members for n in typing.get_args(m.model_fields["name"].annotation)]
+    options: dict[str, tuple[Any, list[str]]] = {}
+    for member in members:
+        for key, info in member.model_fields.items():
+            if key != "name":
+                options.setdefault(f"method.{key}", (info, []))[1].extend(typing.get_args(
+                    member.model_fields["name"].annotation))
+    return names, {k: (info, sorted(used, key=names.index)) for k, (info, used) in options.items()}
+
+
+# Method options matter only for the methods that have them: the form hides the others.
+METHOD_NAMES, METHOD_OPTIONS = _method_options()
+METHOD_FIELDS = {key: used for key, (_, used) in METHOD_OPTIONS.items()}
 # What a newcomer needs first; the rest of each section folds under "more".
 MAIN_FIELDS = {
     "model.path", "model.dtype", "data.train", "data.val_split", "template.name", "template.system",
@@ -73,10 +84,21 @@ def _field(key: str, info) -> dict:
             "help": info.description or "", "main": key in MAIN_FIELDS, "methods": METHOD_FIELDS.get(key)}
 
 
+def _method_fields() -> list[dict]:
+    """method.name (a choice of every method), then each method's options, shown for the names that take them."""
+    name = {"key": "method.name", "kind": "choice", "choices": METHOD_NAMES, "nullable": False,
+            "default": RunConfig().method.name, "help": "Fine-tuning method: " + ", ".join(METHOD_NAMES) + ".",
+            "main": True, "methods": None}
+    return [name] + [_field(key, info) for key, (info, _) in METHOD_OPTIONS.items()]
+
+
 def form_schema() -> dict:
     sections = []
     for name in SECTIONS:
         block = RunConfig.model_fields[name]
+        if name == "method":
+            sections.append({"name": name, "help": block.description, "fields": _method_fields()})
+            continue
         sub: type[BaseModel] = block.annotation  # type: ignore[assignment]
         sections.append({"name": name, "help": block.description,
                          "fields": [_field(f"{name}.{k}", v) for k, v in sub.model_fields.items()]})
@@ -136,11 +158,14 @@ def build(values: dict[str, str]) -> tuple[RunConfig | None, dict[str, str]]:
     """(config, {}) or (None, {field: message})."""
     data: dict = {}
     errors: dict[str, str] = {}
+    chosen = str(values.get("method.name", RunConfig().method.name)).strip()
     for key, raw in values.items():
         field = _FIELDS.get(key)
         if field is None:
             errors[key] = f"unknown key '{key}'"
             continue
+        if field["methods"] and chosen not in field["methods"]:
+            continue  # the page sends hidden fields too: another method's option is not this run's
         node = data
         *parents, last = key.split(".")
         for part in parents:
@@ -152,7 +177,7 @@ def build(values: dict[str, str]) -> tuple[RunConfig | None, dict[str, str]]:
         return RunConfig.model_validate(data), {}
     except ValidationError as e:
         for item in e.errors():
-            key = ".".join(str(p) for p in item["loc"][:2] if not isinstance(p, int))
+            key = ".".join(error_key(RunConfig, item).split(".")[:2])
             errors.setdefault(key, item["msg"].replace("Input should be", "should be"))
         return None, errors
 
@@ -286,9 +311,12 @@ def field_named_in(message: str) -> str | None:
 def overrides(cfg: RunConfig) -> list[str]:
     """`key=value` for every setting that differs from the default, as `tunesmith train` reads them."""
     default = RunConfig()
+    same_method = RunConfig(method={"name": cfg.method.name})  # the defaults of this run's method
     out = []
     for key in _FIELDS:
-        value, base = _get(cfg, key), _get(default, key)
+        if METHOD_FIELDS.get(key) and cfg.method.name not in METHOD_FIELDS[key]:
+            continue  # an option of another method
+        value, base = _get(cfg, key), _get(same_method if key in METHOD_FIELDS else default, key)
         if value != base:
             out.append(f"{key}={_cli_value(value)}")
     return out

@@ -28,6 +28,7 @@ character it could change.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field
@@ -96,6 +97,27 @@ _URL_CONTEXT = re.compile(r"(?<![a-z])(?:urls?|uris?|links?|hyperlinks?|websites
                           r"domains?)(?![a-z])|网址|链接|网站|网页|域名|主页|官网", re.IGNORECASE)
 
 
+@dataclass
+class _Record:
+    """What cleaning one record learns on the way (what it asks, the flags to set, whether a text changed):
+    held per record, never on the step, so a step object serves any number of records at once."""
+    example: Example | None = None
+    asks: str | None = None
+    flags: dict[str, str] = field(default_factory=dict)
+    changed: bool = False
+
+    def instruction(self) -> str:
+        """What the record asks (system prompt and every user turn): it decides what is content."""
+        if self.asks is None:
+            ex = self.example
+            asks = [ex.system or ""] + [t.content for t in ex.turns if t.role == "user"] if ex is not None else []
+            self.asks = "\n".join(asks)
+        return self.asks
+
+    def flag(self, reason: str, detail: str) -> None:
+        self.flags.setdefault(reason, detail)
+
+
 @register
 class CleanStep(Step):
     """HTML, URLs, broken unicode, width, whitespace, case, traditional->simplified; code and grids untouched."""
@@ -123,39 +145,22 @@ class CleanStep(Step):
             [_WIDE_SPACE] if o.whitespace else [])
         self._rare_hint = re.compile("[" + "".join(c.pattern[1:-1] for c in classes) + "]")
         self._t2s = Simplifier() if o.t2s else None
-        self._record: Example | None = None
-        self._asks: str | None = None
-        self._flags: dict[str, str] = {}
-        self._cjk = False  # does the text being cleaned hold Chinese or Japanese (for width=all)
 
     # -- one record ----------------------------------------------------------------------------------
     def apply(self, example: Example) -> Example | Drop:
-        self._changed = False
-        self._record, self._asks, self._flags = example, None, {}
-        try:
-            map_texts(example, self.clean_text, self._fields)
-        finally:
-            self._record = None
-        for reason, detail in self._flags.items():
+        record = _Record(example)
+        map_texts(example, lambda text: self.clean_text(text, record), self._fields)
+        for reason, detail in record.flags.items():
             self.flag(example, reason, detail)
-        if self._changed:
+        if record.changed:
             self.stats.changed += 1
         return example
 
-    def _instruction(self) -> str:
-        """What the record asks (system prompt and every user turn): it decides what is content."""
-        if self._asks is None:
-            ex = self._record
-            self._asks = "" if ex is None else "\n".join(
-                [ex.system or ""] + [t.content for t in ex.turns if t.role == "user"])
-        return self._asks
-
-    def _keep_flagged(self, reason: str, detail: str) -> None:
-        self._flags.setdefault(reason, detail)
-
     # -- one text ------------------------------------------------------------------------------------
-    def clean_text(self, text: str) -> str:
-        """One text through every enabled rule; counts which rules changed something."""
+    def clean_text(self, text: str, record: "_Record | None" = None) -> str:
+        """One text (of `record`, when it is part of one) through every enabled rule; counts which rules
+        changed something."""
+        record = record if record is not None else _Record()
         o = self.options
         rare = self._has_rare(text)
         html = o.html and ("<" in text or "&" in text) and _HTML_HINT.search(text) is not None
@@ -168,31 +173,33 @@ class CleanStep(Step):
             return text  # most texts: nothing any rule would change
         original = text
         if html:
-            text = self._html(text)
+            text = self._html(text, record)
             if text is not original:  # decoded entities (&#1;, &#65313;, &nbsp;) bring what other rules act on
                 rare = self._has_rare(text)
                 space = o.whitespace
         parts = pieces(text)
         if urls:
-            removed = self._urls(parts)
+            removed = self._urls(parts, record)
             if removed is not parts:  # what a URL leaves (a space, a blank line) is the whitespace rule's
                 parts, space = removed, o.whitespace
-        if script and (self._t2s.is_the_task(self._instruction()) or self._t2s.is_the_task(text)):
+        if script and (self._t2s.is_the_task(record.instruction()) or self._t2s.is_the_task(text)):
             script = False
-        # (after URL removal, which can take the only Chinese of a text with a label: "网址为: URL")
-        self._cjk = self._width is _FULLWIDTH_ALL and any(_CJK.search(p) for _, p in parts)
+        # Does the text hold Chinese or Japanese (for width=all)? After URL removal, which can take the only
+        # Chinese of a text with a label: "网址为: URL".
+        cjk = self._width is _FULLWIDTH_ALL and any(_CJK.search(p) for _, p in parts)
         last = len(parts) - 1
         out = []
         for i, (kind, piece) in enumerate(parts):
             if kind != CODE:
-                piece = self._piece(piece, kind, i == 0, i == last, rare, space, script)
+                piece = self._piece(piece, kind, i == 0, i == last, rare, space, script, cjk)
             out.append(piece)
         text = "".join(out)
         if text != original:
-            self._changed = True
+            record.changed = True
         return text
 
-    def _piece(self, piece: str, kind: str, first: bool, last: bool, rare: bool, space: bool, script: bool) -> str:
+    def _piece(self, piece: str, kind: str, first: bool, last: bool, rare: bool, space: bool, script: bool,
+               cjk: bool) -> str:
         """The rules on a PROSE or GRID piece; whitespace and width on PROSE only (they would misalign a grid)."""
         if rare and self._ftfy_config is not None and not piece.isascii() and _SUSPECT.search(piece):
             fixed = self._ftfy.fix_text(piece, self._ftfy_config)
@@ -204,7 +211,7 @@ class CleanStep(Step):
             self.stats.counts["control_chars"] += 1
         # str.translate with a dict looks up every character in Python: only run it when a wide one is there.
         if kind == PROSE and rare and self._width is not None and not piece.isascii() and self._wide_hint.search(piece):
-            wide = (_half_width(piece, self._cjk) if self._width is _FULLWIDTH_ALL
+            wide = (_half_width(piece, cjk) if self._width is _FULLWIDTH_ALL
                     else piece.translate(_FULLWIDTH_ALNUM))
             if wide != piece:
                 self.stats.counts["width"] += 1
@@ -231,11 +238,11 @@ class CleanStep(Step):
         return (_CONTROL if text.isascii() else self._rare_hint).search(text) is not None
 
     # -- the rules that need the record ----------------------------------------------------------------
-    def _html(self, text: str) -> str:
+    def _html(self, text: str, record: "_Record") -> str:
         """Strip HTML outside code when it is noise: not asked for, not talked about, certainly HTML."""
         parts = spans(text)  # fences and inline code are never markup to remove
         prose = "".join(p for kind, p in parts if kind != CODE)
-        if not has_html(prose) or mentions_markup(prose) or asks_for_markup(self._instruction()):
+        if not has_html(prose) or mentions_markup(prose) or asks_for_markup(record.instruction()):
             return text
         # One parse for the whole text, code spans held out by placeholders the parser passes through.
         held = [p for kind, p in parts if kind == CODE]
@@ -251,20 +258,20 @@ class CleanStep(Step):
         if held:
             stripped = re.sub("\ue000(\\d+)\ue001", lambda m: held[int(m.group(1))], stripped)
         if not any(c.isalnum() for c in stripped):
-            self._keep_flagged("markup_is_content", "removing its HTML would leave nothing: kept as written")
+            record.flag("markup_is_content", "removing its HTML would leave nothing: kept as written")
             return text
         if stripped != text:
             self.stats.counts["html"] += 1
         return stripped
 
-    def _urls(self, parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def _urls(self, parts: list[tuple[str, str]], record: "_Record") -> list[tuple[str, str]]:
         """Remove or replace URLs in PROSE pieces, unless the URLs are what the record is about."""
         o = self.options
         if any(kind == GRID and URL.search(p) for kind, p in parts):
-            self._keep_flagged("url_in_table", "a URL in a table or drawing: kept (removing it would misalign it)")
-        if _URL_CONTEXT.search(self._instruction()):
+            record.flag("url_in_table", "a URL in a table or drawing: kept (removing it would misalign it)")
+        if _URL_CONTEXT.search(record.instruction()):
             if any(kind == PROSE and URL.search(p) for kind, p in parts):
-                self._keep_flagged("url_is_content", "the instruction is about a URL, link or website: URLs kept")
+                record.flag("url_is_content", "the instruction is about a URL, link or website: URLs kept")
             return parts
         if o.urls == "replace":
             new, n = [], 0
@@ -282,11 +289,11 @@ class CleanStep(Step):
                 n, kept = n + k, kept + stay
             new.append((kind, piece))
         if kept:
-            self._keep_flagged("url_in_sentence", "a URL is part of a sentence: kept (urls: replace marks its place)")
+            record.flag("url_in_sentence", "a URL is part of a sentence: kept (urls: replace marks its place)")
         if not n:
             return parts
         if urls_are_the_text("".join(p for _, p in new)):
-            self._keep_flagged("url_is_content", "the URL is what the text is about: removing it would empty it")
+            record.flag("url_is_content", "the URL is what the text is about: removing it would empty it")
             return parts
         self.stats.counts["urls"] += n
         return [(k, unmark(p)) for k, p in new if unmark(p)]

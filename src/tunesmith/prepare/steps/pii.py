@@ -19,6 +19,7 @@ record flagged for review. How each is judged: `pii_checks`; how candidates are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -68,6 +69,16 @@ class PiiOptions(StepOptions):
         return v
 
 
+@dataclass
+class _Record:
+    """What masking one record finds on the way: held per record, never on the step."""
+    found: dict                                   # text -> its matches, judged
+    personal: set                                 # (type, value) judged personal in any text of the record
+    dropping: PiiMatch | None = None              # the first match of a type whose action is drop
+    masked: int = 0
+    unsure: list[str] = field(default_factory=list)
+
+
 @register
 class PiiStep(Step):
     """Mask (or drop on) personal information: IDs, phones, cards, emails, IPs, ..."""
@@ -89,45 +100,42 @@ class PiiStep(Step):
         if not texts or not self.finder.may_contain(texts[0] if len(texts) == 1 else "\n".join(texts)):
             return example
         before = dict(self.finder.invalid)
-        self._found = {text: self.finder.examine(text) for text in texts}
+        found = {text: self.finder.examine(text) for text in texts}
         # A value that is PII in one text is PII in all of them: "我的邮箱是 x@example.com" in the question
         # masks x@example.com in the tool call's arguments too, so the record stays consistent.
-        self._personal = {(m.type, m.text) for found in self._found.values() for m in found if m.verdict == PII}
-        self._dropping: PiiMatch | None = None
-        self._masked = 0
-        self._unsure: list[str] = []
-        map_texts(example, self._mask, self._fields)
+        record = _Record(found, {(m.type, m.text) for matches in found.values() for m in matches if m.verdict == PII})
+        map_texts(example, lambda text: self._mask(text, record), self._fields)
         for kind, n in self.finder.invalid.items():
             if n != before.get(kind, 0):
                 self.stats.counts[f"invalid:{kind}"] += n - before.get(kind, 0)
-        if self._dropping is not None:
-            return Drop(self._dropping.type, f"{self._dropping.type} found")
-        if self._masked:
+        if record.dropping is not None:
+            return Drop(record.dropping.type, f"{record.dropping.type} found")
+        if record.masked:
             self.stats.changed += 1
-        for kind in sorted(set(self._unsure)):  # kept, not masked: a reviewer decides
+        for kind in sorted(set(record.unsure)):  # kept, not masked: a reviewer decides
             self.flag(example, f"unsure:{kind}", f"a {kind} value that may be someone's was kept")
         return example
 
-    def _mask(self, text: str) -> str:
-        found = self._found.get(text)
+    def _mask(self, text: str, record: "_Record") -> str:
+        found = record.found.get(text)
         if found is None:
             found = self.finder.examine(text)
         if not found:
             return text
         parts, at = [], 0
         for f in found:
-            keep = f.verdict != PII and (f.type, f.text) not in self._personal
+            keep = f.verdict != PII and (f.type, f.text) not in record.personal
             if keep and (self._keep_textbook or f.verdict == CODE):
                 self.stats.counts[f"{f.verdict}:{f.type}"] += 1
                 if f.verdict == UNSURE:
-                    self._unsure.append(f.type)
+                    record.unsure.append(f.type)
                 continue
             self.stats.counts[f.type] += 1
-            if f.type in self._drop and self._dropping is None:
-                self._dropping = f
+            if f.type in self._drop and record.dropping is None:
+                record.dropping = f
             parts.append(text[at:f.start])
             parts.append(self._placeholders[f.type])
             at = f.end
-            self._masked += 1
+            record.masked += 1
         parts.append(text[at:])
         return "".join(parts) if at else text
