@@ -383,3 +383,29 @@ def test_switching_method_keeps_the_keys_both_have():
     lora = methods.switch(ia3, "lora")
     assert (lora.name, lora.target_modules, lora.r) == ("lora", ["q_proj"], 8)
     assert not hasattr(methods.switch(lora, "prefix"), "target_modules")
+
+
+def test_the_run_builder_shows_each_method_its_own_options():
+    """The UI form is built from the union: method.name offers every method, each option is shown for the
+    methods that have it, and the hidden fields the page sends too never reach another method's block."""
+    from tunesmith import config
+    from tunesmith.ui import train_form
+
+    sections = train_form.form_schema()["sections"]
+    fields = {f["key"]: f for s in sections if s["name"] == "method" for f in s["fields"]}
+    assert fields["method.name"]["choices"] == methods.names() and fields["method.name"]["default"] == "lora"
+    assert fields["method.r"]["methods"] == ["lora", "qlora", "dora", "adalora"]
+    assert fields["method.rslora"]["methods"] == ["lora", "qlora", "dora"]
+    assert fields["method.target_modules"]["methods"] == ["lora", "qlora", "dora", "ia3", "adalora"]
+    assert fields["method.num_virtual_tokens"]["methods"] == ["prefix", "prompt", "ptuning"]
+    assert fields["method.trainable_layers"]["methods"] == ["freeze"] and fields["method.r"]["default"] == "8"
+    values = {f["key"]: f["default"] for s in sections for f in s["fields"]}
+    values.update({"method.name": "prefix", "method.num_virtual_tokens": "6", "method.r": "16", "data.train": "x.jsonl"})
+    cfg, errors = train_form.build(values)
+    assert not errors and cfg.method == methods.options(name="prefix", num_virtual_tokens=6)
+    cli = train_form.overrides(cfg)
+    assert "method.name=prefix" in cli and "method.num_virtual_tokens=6" in cli
+    assert not any(o.startswith("method.r=") for o in cli)
+    assert config.load(RunConfig, None, cli).method == cfg.method
+    _, errors = train_form.build({**values, "method.name": "adalora", "method.target_r": "x"})
+    assert "method.target_r" in errors  # a pydantic error inside a union member names the form's field
