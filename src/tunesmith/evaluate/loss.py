@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from tunesmith.text.batching import pad_batch
 from tunesmith.text.render import TooLong, render
-from tunesmith.text.sample import IGNORE_INDEX as IGNORE
+from tunesmith.train.loss import token_loss_sums
 
 
 @dataclass
@@ -49,26 +50,13 @@ def masked_loss(model, rendered, pad_id: int, *, batch_size: int = 4, progress: 
     tokens: dict[int, int] = {}
     bar = tqdm(total=len(rendered), desc=desc, unit="record", disable=not progress)
     for start in range(0, len(order), batch_size):
-        chunk = [rendered[i] for i in order[start:start + batch_size]]
-        width = max(len(r.input_ids) for r in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, r in enumerate(chunk):
-            n = len(r.input_ids)
-            ids[row, :n] = torch.tensor(r.input_ids)
-            labels[row, :n] = torch.tensor(r.labels)
-            mask[row, :n] = 1
+        rows = order[start:start + batch_size]
+        chunk = [rendered[i] for i in rows]
+        batch = {k: t.to(model.device) for k, t in pad_batch(chunk, pad_id).items()}
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
-        logits = logits[:, -width:].float().cpu()  # prompt tuning puts its virtual tokens' logits first
-        token_loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=IGNORE,
-            reduction="none").view(len(chunk), width - 1)
-        trained = labels[:, 1:] != IGNORE
-        for row, i in enumerate(order[start:start + batch_size]):
-            n = int(trained[row].sum())
-            s = float(token_loss[row][trained[row]].sum())
+            sums, trained = token_loss_sums(model, batch)  # the loss the training loop's validation reports
+        for i, s, n in zip(rows, sums.tolist(), trained.tolist()):
+            n = int(n)
             losses[i], tokens[i] = s / max(n, 1), n
             total, count = total + s, count + n
         bar.update(len(chunk))
