@@ -109,7 +109,7 @@ def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str
         why = checks.hostile_value(raw.raw, record, depth=suffix not in (".json", ".jsonl", ".ndjson"))
         if why:
             return bad(why)
-        looks = records.guess(record) if isinstance(record, dict) else None
+        looks = guess(record) if isinstance(record, dict) else None
         if looks and looks != layout and {looks, layout} not in ({"alpaca", "csv"}, {"trl", "trl-chat"}):
             fields = ", ".join(map(str, record))
             return bad(f"looks like {looks} (fields: {fields}), but the file is read as {layout}")
@@ -118,7 +118,7 @@ def _to_example(raw: files.Raw, layout: str, source: str, columns, encoding: str
             example = records.parse(record, layout)
             example.turns.pop()
         else:
-            example = records.parse(record, layout)
+            example = (preference.parse if layout in records.PAIR_LAYOUTS else records.parse)(record, layout)
     except RecordError as e:
         return bad(str(e))
     problems = example.problems()
@@ -165,7 +165,7 @@ def detect(path, columns: dict | None = None, encoding: str = "utf-8") -> str:
         record = records.rename(raw.value, columns)
         if files.kind(path) == "csv":
             record = preference.decode_cells(record)  # a pair's turns are JSON text in a table
-        looks = records.guess(record)
+        looks = guess(record)
         if looks is None:
             unknown = unknown or (raw.line, list(record))
         else:
@@ -195,7 +195,10 @@ def detect(path, columns: dict | None = None, encoding: str = "utf-8") -> str:
 
 def unwritable(example: Example, to: str) -> str | None:
     """Why `example` cannot be written as `to` (None when it can): check before `write`."""
-    return records.unwritable(example, _layout_for(to))
+    layout = _layout_for(to)
+    if example.is_pair or layout in records.PAIR_LAYOUTS:
+        return preference.unwritable(example, layout)
+    return records.unwritable(example, layout)
 
 
 def write(examples: Iterable[Example], path, to: str = "alpaca") -> int:
@@ -211,7 +214,7 @@ def write(examples: Iterable[Example], path, to: str = "alpaca") -> int:
     def rows():
         for example in examples:
             try:
-                yield records.dump(example, layout)
+                yield _dump(example, layout)
             except RecordError as e:
                 where = example.meta.get("id") or "a record"
                 raise DataError(f"{where}: cannot write as {to}: {e}",
@@ -237,7 +240,18 @@ def check_output(path, to: str) -> str:
 
 def jsonl_line(example: Example, to: str) -> str:
     """`example` as one line of a JSON Lines file in record format `to`, exactly as `write` writes it."""
-    return files.jsonl_line(records.dump(example, _layout_for(to)))
+    return files.jsonl_line(_dump(example, _layout_for(to)))
+
+
+def guess(record: dict) -> str | None:
+    """The record format `record` looks like: a preference pair first (its fields overlap the others')."""
+    return preference.guess(record) or records.guess(record)
+
+
+def _dump(example: Example, layout: str) -> dict:
+    if example.is_pair or layout in records.PAIR_LAYOUTS:
+        return preference.dump(example, layout)
+    return records.dump(example, layout)
 
 
 def _layout_for(to: str) -> str:

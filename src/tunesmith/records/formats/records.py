@@ -43,12 +43,8 @@ class RecordError(ValueError):
 
 
 def guess(record: dict) -> str | None:
-    """The layout a record looks like, from its fields; None when it looks like none."""
-    from tunesmith.records.formats import preference  # a pair's fields overlap these layouts': first
-
-    pair = preference.guess(record)
-    if pair:
-        return pair
+    """The single-answer layout a record looks like, from its fields; None when it looks like none
+    (formats.guess asks preference.guess first: a pair's fields overlap these layouts')."""
     if "conversations" in record:
         return "sharegpt"
     if "messages" in record:
@@ -96,10 +92,6 @@ def decode_json_cells(record: dict) -> dict:
 def parse(record: dict, layout: str) -> Example:
     if not isinstance(record, dict):
         raise RecordError(f"a record must be a JSON object, found {type(record).__name__}")
-    if layout in PAIR_LAYOUTS:
-        from tunesmith.records.formats import preference
-
-        return preference.parse(record, layout)
     if layout in ("alpaca", "csv"):
         return _from_alpaca(record)
     if layout == "sharegpt":
@@ -220,10 +212,8 @@ def _extras(record: dict, known: set) -> dict:
 
 def unwritable(example: Example, layout: str) -> str | None:
     """Why `example` cannot be written in `layout` (None when it can)."""
-    if example.is_pair or layout in PAIR_LAYOUTS:
-        from tunesmith.records.formats import preference
-
-        return preference.unwritable(example, layout)
+    if example.is_pair or layout in PAIR_LAYOUTS:  # formats.unwritable asks preference.py for those
+        return "a preference pair is written by tunesmith.records.formats (preference.py), not as one answer"
     if not example.turns:
         return "empty conversation: no turns"
     for i, turn in enumerate(example.turns):
@@ -242,12 +232,7 @@ def unwritable(example: Example, layout: str) -> str | None:
 
 
 def dump(example: Example, layout: str) -> dict:
-    """One record of `layout`; extra meta fields come back as fields. A preference pair is written in the
-    pair layout of `layout` (preference.py)."""
-    if example.is_pair or layout in PAIR_LAYOUTS:
-        from tunesmith.records.formats import preference
-
-        return preference.dump(example, layout)
+    """One record of `layout`; extra meta fields come back as fields (a preference pair: preference.dump)."""
     why = unwritable(example, layout)
     if why:
         raise RecordError(why)
