@@ -107,3 +107,19 @@ def test_offline_hub_id_loads_from_the_local_cache(project, monkeypatch, tiny_mo
     assert source.kind == "folder" and source.location.endswith(commit)
     model, tokenizer = load.load(ModelConfig(path="org/tiny"))
     assert model.config.num_hidden_layers == 2 and tokenizer.pad_token is not None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["merge", "runs/quikstart", "merged"], "no such run folder: runs/quikstart"),
+    (["export", "runs/quikstart", "--gguf", "x.gguf"], "no such run folder or model folder: runs/quikstart"),
+    (["train", "configs-x.yaml", "model.path=runs/quikstart"], None),
+])
+def test_merge_and_export_name_the_close_run_too(project, no_hub, capsys, argv, message):
+    from tunesmith.cli import main
+
+    if message is None:  # train's model.path, through a config file
+        (project / "configs-x.yaml").write_text("output_dir: runs/new\n")
+        message = "model.path 'runs/quikstart' does not exist"
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"error: {message} (did you mean runs/quickstart?)" in err.splitlines(), err

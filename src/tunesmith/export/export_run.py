@@ -53,6 +53,11 @@ def _load(spec: Path, dequantize: bool):
     from tunesmith.model.load import load_tokenizer
     from tunesmith.runs.folder import RunFolder, read_config
 
+    if not spec.exists():
+        from tunesmith.model.locate import missing_path
+
+        raise missing_path(str(spec), f"no such run folder or model folder: {spec}",
+                           "give a run folder (the output_dir of `tunesmith train`) or a transformers model folder")
     folder = RunFolder(spec)
     if folder.config.is_file():
         cfg = read_config(spec)

@@ -112,6 +112,10 @@ def read_config(run_dir: str | Path) -> RunConfig:
     from tunesmith import config
 
     folder = RunFolder(run_dir)
+    if not Path(run_dir).exists():
+        from tunesmith.model.locate import missing_path
+
+        raise missing_path(str(run_dir), f"no such run folder: {run_dir}", "give the output_dir of a `tunesmith train` run")
     if not folder.config.is_file():
         raise ConfigError(f"{run_dir} is not a tunesmith run folder (no config.yaml)",
                           "give the output_dir of a `tunesmith train` run")
@@ -130,24 +134,31 @@ def load_trained(run_dir: str | Path, device=None):
 
     from tunesmith.model import load as model_load
     from tunesmith import methods
+    from tunesmith.model import loading
 
     cfg = read_config(run_dir)
     folder = RunFolder(run_dir)
     device = torch.device(device) if device is not None else model_load.default_device()
     if folder.model.is_dir() and (folder.model / "config.json").is_file():
         dtype = model_load.pick_dtype(cfg.model, device)
-        model = AutoModelForCausalLM.from_pretrained(folder.model, dtype=dtype,
-                                                     attn_implementation=cfg.model.attn_implementation).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(folder.model, use_fast=cfg.model.use_fast_tokenizer)
+        with loading.phase("the weights", folder.model, f"{str(dtype).removeprefix('torch.')} on {device.type}"):
+            model = AutoModelForCausalLM.from_pretrained(folder.model, dtype=dtype,
+                                                         attn_implementation=cfg.model.attn_implementation).to(device)
+        with loading.phase("the tokenizer", folder.model):
+            tokenizer = AutoTokenizer.from_pretrained(folder.model, use_fast=cfg.model.use_fast_tokenizer)
     elif (folder.adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 
         base = model_load.load_model(cfg.model, device=device)
-        model = PeftModel.from_pretrained(base, folder.adapter)
+        with loading.phase("the adapter", folder.adapter, cfg.method.name):
+            model = PeftModel.from_pretrained(base, folder.adapter)
         model = methods.get(cfg.method.name).for_inference(model)  # prompt learning: a generate() that works
         tok_dir = folder.tokenizer if folder.tokenizer.is_dir() else None
-        tokenizer = (AutoTokenizer.from_pretrained(tok_dir, use_fast=cfg.model.use_fast_tokenizer) if tok_dir
-                     else model_load.load_tokenizer(cfg.model))
+        if tok_dir:
+            with loading.phase("the tokenizer", tok_dir):
+                tokenizer = AutoTokenizer.from_pretrained(tok_dir, use_fast=cfg.model.use_fast_tokenizer)
+        else:
+            tokenizer = model_load.load_tokenizer(cfg.model)
     else:
         latest = folder.latest_checkpoint()
         raise ConfigError(f"{run_dir} has no trained adapter/ or model/ yet",
