@@ -88,6 +88,16 @@ def test_toy_preference_accuracy_rises(tiny_model_dir, tiny_tokenizer, tmp_path)
         after = pair_logps(out.model, pairs, 8, Dist())
     margin = (after[:, 0] - before[:, 0]) - (after[:, 1] - before[:, 1])
     assert float((margin > 0).float().mean()) >= 0.9
+    # score_pairs (what `tunesmith eval` calls) reads the same as the loop's last evaluation.
+    from tunesmith.train.objectives import score_pairs
+
+    scores = score_pairs("dpo", after, before, pairs, beta=0.1)
+    assert scores["preference_accuracy"] == log[-1]["eval_preference_accuracy"]
+    assert scores["reward_margin"] == pytest.approx(log[-1]["eval_rewards/margin"], rel=1e-4)
+    assert scores["loss"] == pytest.approx(log[-1]["eval_loss"], rel=1e-4)
+    print(f"toy DPO: preference accuracy {log[0]['preference_accuracy']} (step 1, before its update) -> "
+          f"{log[-1]['eval_preference_accuracy']} after 12 steps; base model's own (summed log-prob) preference "
+          f"{float((before[:, 0] > before[:, 1]).float().mean()):.3f}, mean margin {scores['reward_margin']:.3f}")
 
 
 @pytest.mark.parametrize("method", ["lora", "ia3", "prefix", "prompt", "ptuning"])

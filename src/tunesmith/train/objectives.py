@@ -96,6 +96,22 @@ def pair_losses(name: str, beta: float, chosen: torch.Tensor, rejected: torch.Te
     raise ValueError(f"unknown preference objective {name!r}")
 
 
+def score_pairs(name: str, policy: torch.Tensor, reference: torch.Tensor | None, pairs, *, beta: float = 0.1,
+                label_smoothing: float = 0.0, simpo_gamma: float = 0.5) -> dict:
+    """Preference accuracy, mean reward margin and mean loss of `pairs` (PairSamples) under objective `name`,
+    from [N, 2] summed log-probs (chosen, rejected) of the policy and of the reference (train.preference.pair_logps;
+    the reference may be None for simpo/orpo). What `tunesmith eval` reports for tuned vs base; the same
+    formulas as training (orpo's loss here is its odds-ratio term only)."""
+    chosen_n = torch.tensor([p.chosen.trained_tokens for p in pairs])
+    rejected_n = torch.tensor([p.rejected.trained_tokens for p in pairs])
+    ref = (None, None) if reference is None else (reference[:, 0].float(), reference[:, 1].float())
+    losses, reward_chosen, reward_rejected = pair_losses(name, beta, policy[:, 0].float(), policy[:, 1].float(),
+                                                         chosen_n, rejected_n, *ref, label_smoothing, simpo_gamma)
+    margin = reward_chosen - reward_rejected
+    return {"preference_accuracy": float(((margin > 0).float() + 0.5 * (margin == 0).float()).mean()),
+            "reward_margin": float(margin.mean()), "loss": float(losses.mean()), "pairs": len(pairs)}
+
+
 def _smoothed(logits: torch.Tensor, eps: float) -> torch.Tensor:
     return -(1 - eps) * F.logsigmoid(logits) - eps * F.logsigmoid(-logits)
 
