@@ -132,6 +132,32 @@ def test_reference_with_adapters_disabled_is_the_base_model(tiny_model_dir, tiny
     assert tuned.training  # AdaptersOff restores the mode it found
 
 
+@pytest.mark.parametrize("method, objective, forwards", [("lora", "dpo", 2), ("full", "dpo", 1), ("lora", "simpo", 1)])
+def test_chosen_and_rejected_go_through_in_one_forward(tiny_model_dir, tiny_tokenizer, tmp_path, monkeypatch, method,
+                                                       objective, forwards):
+    """Per micro-batch of B pairs: one forward of 2B rows (chosen then rejected); LoRA's DPO adds the no-grad
+    reference forward of the same rows; full's reference was computed once before step 1 (one pass over the pairs)."""
+    from tunesmith.train import preference
+    from tunesmith.train.loop import train
+
+    calls = []
+    real = preference.sequence_logps
+
+    def recording(model, batch, fused=None):
+        calls.append((batch["input_ids"].shape[0], torch.is_grad_enabled()))
+        return real(model, batch, fused)
+
+    monkeypatch.setattr(preference, "sequence_logps", recording)
+    pairs = toy_pairs(tiny_tokenizer, n=4)
+    train(config(tiny_model_dir, tmp_path / "r", method, objective, max_steps=2, micro_batch_size=2,
+                 lr=1e-3), samples=pairs, progress=False)
+    precomputed = 2 if method == "full" else 0  # the cached reference: 4 pairs in micro-batches of 2, no grad
+    assert [c for c in calls[:precomputed]] == [(4, False)] * precomputed
+    per_step = calls[precomputed:]
+    assert len(per_step) == 2 * forwards and all(rows == 4 for rows, _ in per_step)
+    assert sum(grad for _, grad in per_step) == 2  # one policy forward with gradients per micro-batch
+
+
 @pytest.mark.parametrize("method, objective", [("lora", "dpo"), ("full", "dpo"), ("lora", "orpo")])
 def test_resume_is_bitwise_identical(tiny_model_dir, tiny_tokenizer, tmp_path, method, objective):
     """full: the resumed run reads the step-0 reference from the run folder (its weights are no longer it)."""
