@@ -12,7 +12,7 @@ from tunesmith.runs.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
-EXAMPLES = [ROOT / "examples" / "quickstart" / "train.yaml"]
+EXAMPLES = [ROOT / "examples" / "quickstart" / "train.yaml", ROOT / "examples" / "alignment" / "train.yaml"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -31,8 +31,8 @@ def test_there_is_a_config_for_every_method_and_model():
 def test_config_validates_and_is_commented(path):
     cfg = config.load(RunConfig, path)
     assert path.read_text().lstrip().startswith("#")
-    if path.parent.name == "configs":
-        assert cfg.method.name == path.stem.rsplit("-", 1)[-1]
+    if path.parent.name == "configs":  # <model>-<method>, or <model>-<objective> for alignment tuning
+        assert path.stem.rsplit("-", 1)[-1] in (cfg.method.name, cfg.train.objective)
         assert cfg.output_dir == f"runs/{path.stem}"
 
 
@@ -43,10 +43,12 @@ def test_config_runs_a_step_on_the_tiny_model(path, tiny_model_dir, tmp_path):
     from tunesmith.train.loop import train
 
     data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps({"instruction": f"Say {w}.", "input": "", "output": f"{w} {w}."}) + "\n"
+    pairs = config.load(RunConfig, path).train.objective != "sft"  # preference objectives train on pairs
+    data.write_text("".join(json.dumps({"instruction": f"Say {w}.", "input": "", "output": f"{w} {w}."} if not pairs
+                                       else {"prompt": f"Say {w}.", "chosen": f"{w} {w}.", "rejected": "No."}) + "\n"
                             for w in ("apple", "river", "stone", "cloud", "music", "green")))
     cfg = config.load(RunConfig, path, [
-        f"model.path={tiny_model_dir}", "model.dtype=fp32", f"data.train=[{data}]", "data.val_split=0",
+        f"model.path={tiny_model_dir}", "model.dtype=fp32", f"data.train=[{data}]", "data.val=[]", "data.val_split=0",
         "template.name=llama2-zh", "train.max_steps=1", "train.micro_batch_size=2", "train.grad_accum=1",
         f"output_dir={tmp_path / 'run'}"])
     if getattr(cfg.method, "prompt_init_text", None):  # prompt tuning only
