@@ -105,11 +105,11 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
     scheduler = schedule.build(optimizer, tc, total)
     autocast_dtype = autocast_precision(cfg, d.device)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype == torch.float16 else None
-
     # The reference of DPO/IPO is the model as it is now, before any step or checkpoint changes it.
     objective.prepare(model=model, peft_model=peft_model, samples=samples, val_samples=val_samples,
                       micro_batch_size=tc.micro_batch_size, run_root=run.root, resumed=resume_from is not None, d=d,
                       autocast_ctx=lambda: autocast(d.device, autocast_dtype))
+
     # -- 5. resume or start -----------------------------------------------------------------------
     start_step, tokens_seen = 0, 0
     if resume_from is not None:
@@ -138,8 +138,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
             t0 = time.perf_counter()
             window = [batcher.micro_batch(step * per_step + k) for k in range(per_step)]
             window_tokens = sum(batcher.trained_tokens(m) for m in window)  # every process counts the same
-            mine = window[d.rank::d.world_size]
             norm = objective.normaliser(batcher, window)  # SFT: the window's trained tokens; pairs: its pairs
+            mine = window[d.rank::d.world_size]
             loss_sum, step_tokens, stats = 0.0, 0, objective.empty_stats()
             for k, micro in enumerate(mine):
                 batch = {key: t.to(d.device) for key, t in batcher.collate(micro).items()}
@@ -151,8 +151,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
                     loss = micro_loss * d.world_size
                 (scaler.scale(loss) if scaler else loss).backward()
                 loss_sum += float(micro_loss.detach())
-            if scaler:
                 stats = {k: stats[k] + v for k, v in micro_stats.items()}
+            if scaler:
                 scaler.unscale_(optimizer)
             grad_norm = clip_gradients(model, tc.max_grad_norm)
             if scaler:
