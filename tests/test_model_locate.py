@@ -123,3 +123,16 @@ def test_merge_and_export_name_the_close_run_too(project, no_hub, capsys, argv, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"error: {message} (did you mean runs/quickstart?)" in err.splitlines(), err
+
+
+def test_ui_chat_takes_a_mistyped_run_under_its_root_for_a_path(tmp_path, no_hub):
+    """The UI's root need not be the working folder: a name under one of its folders is still a path."""
+    from tunesmith.infer.target import open_target
+    from tunesmith.ui.paths import name_or_path
+
+    (tmp_path / "runs" / "quickstart").mkdir(parents=True)
+    where = name_or_path(tmp_path, "runs/quikstart", "target")
+    assert where == str(tmp_path.resolve() / "runs" / "quikstart")
+    with pytest.raises(ModelLoadError, match=rf"did you mean {tmp_path.resolve() / 'runs' / 'quickstart'}\?"):
+        open_target(where)
+    assert name_or_path(tmp_path, "meta-llama/Llama-2-7b-hf", "target") == "meta-llama/Llama-2-7b-hf"

@@ -15,6 +15,7 @@ import difflib
 import functools
 import os
 import socket
+import time
 from itertools import islice
 from pathlib import Path
 from urllib.parse import urlparse
@@ -77,11 +78,13 @@ def hub_offline_reason() -> str | None:
         return "HF_HUB_OFFLINE is set"
     if any(os.environ.get(v) for v in PROXY_VARIABLES):
         return None  # the client goes through the proxy; a direct connection tells nothing
-    return _unreachable(constants.ENDPOINT)
+    return _unreachable(constants.ENDPOINT, int(time.monotonic() // 60))
 
 
 @functools.lru_cache(maxsize=4)
-def _unreachable(endpoint: str, timeout: float = 3.0) -> str | None:
+def _unreachable(endpoint: str, minute: int, timeout: float = 3.0) -> str | None:
+    """One connection attempt per endpoint and minute (`minute` is part of the cache key): a long-lived
+    process (serve, ui) notices the network coming back."""
     url = urlparse(endpoint)
     host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
     try:

@@ -8,7 +8,8 @@ are refused with a FieldError on the field that named them. `~` is not expanded:
 home folder of its own to name.
 
 `name_or_path` is for fields that take a path or a name (an embedded model, a hub id): a name is
-passed on as it is only when nothing of that name exists under root and it does not read as a path.
+passed on as it is only when nothing of that name exists under root and it does not read as a path
+(`runs/quikstart` reads as one when root holds `runs/`: opening it then says "no such run folder").
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def name_or_path(root: Path, spec: str, field: str) -> str:
     as a name (embedded model, hub id); anything else that reads as a path must lie under root."""
     text = spec.strip()
     local = root / text
-    if local.exists() or local.is_symlink() or not _NAME.match(text) or ".." in Path(text).parts:
+    under_a_folder = "/" in text and (root / text.split("/")[0]).is_dir()  # runs/quikstart: a path, mistyped
+    if local.exists() or local.is_symlink() or not _NAME.match(text) or ".." in Path(text).parts or under_a_folder:
         return str(confine(root, text, field))
     return text
