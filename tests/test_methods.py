@@ -276,6 +276,7 @@ def test_a_method_block_has_only_its_own_keys():
     with pytest.raises(ConfigError, match=r"unknown key 'method\.r' for method\.name=prefix") as err:
         config.validate(RunConfig, {"method": {"name": "prefix", "r": 8}}, "run.yaml")
     assert "num_virtual_tokens" in err.value.hint and "run.yaml" in err.value.message
+    assert "('r' is a key of method.name=lora, qlora, dora, adalora)" in err.value.message
     with pytest.raises(ConfigError, match=r"unknown key 'method\.rr' for method\.name=qlora \(did you mean 'method\.r'\?\)"):
         config.validate(RunConfig, {"method": {"name": "qlora", "rr": 8}})
     with pytest.raises(ConfigError, match=r"'method\.name' = 'lorra'.*did you mean 'lora'"):

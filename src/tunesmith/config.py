@@ -122,6 +122,10 @@ def _explain(err: ValidationError, schema: type[BaseModel], source: str) -> Conf
             chosen = f" for {tags[-1][0]}={tags[-1][1]}" if tags else ""  # a key of another union member
             lines.append(f"unknown key '{key}'{chosen}"
                          + (f" (did you mean '{'.'.join(loc[:-1] + close)}'?)" if close else ""))
+            if tags and not close and tags[-1][2]:
+                owners = [tag for tag, member in tags[-1][2].items() if loc[-1] in member.model_fields]
+                if owners:
+                    lines[-1] += f" ('{loc[-1]}' is a key of {tags[-1][0]}={', '.join(owners)})"
             hint = hint or (f"keys allowed here{chosen}: {', '.join(allowed)}" if allowed else None)
         elif item["type"] == "union_tag_invalid":  # a discriminated union (method.name) given an unknown tag
             disc, tag = item["ctx"]["discriminator"].strip("'"), item["ctx"]["tag"]
@@ -152,16 +156,16 @@ def error_key(schema: type[BaseModel], item: dict) -> str:
     return ".".join(loc)
 
 
-def _walk(schema: type[BaseModel], loc: list[str]) -> tuple[list[str], list[tuple[str, str]], Any]:
-    """(the location without union tags, the (discriminator key, tag) chosen on the way, the model the
-    location ends in or None)."""
+def _walk(schema: type[BaseModel], loc: list[str]) -> tuple[list[str], list[tuple[str, str, dict]], Any]:
+    """(the location without union tags, the (discriminator key, tag, {tag: member}) chosen on the way,
+    the model the location ends in or None)."""
     model: Any = schema
     parts: list[str] = []
-    tags: list[tuple[str, str]] = []
+    tags: list[tuple[str, str, dict]] = []
     members: dict = {}
     for part in loc:
         if part in members:  # pydantic names the member of a discriminated union by its tag
-            tags.append((".".join(parts + [discriminator]), part))
+            tags.append((".".join(parts + [discriminator]), part, members))
             model, members = members[part], {}
             continue
         parts.append(part)
