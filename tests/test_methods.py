@@ -410,3 +410,29 @@ def test_the_run_builder_shows_each_method_its_own_options():
     assert config.load(RunConfig, None, cli).method == cfg.method
     _, errors = train_form.build({**values, "method.name": "adalora", "method.target_r": "x"})
     assert "method.target_r" in errors  # a pydantic error inside a union member names the form's field
+
+
+# every method's keys, as tunesmith wrote them into each run's config.yaml before each method had its own
+OLD_FLAT_BLOCK = {"r": 8, "alpha": 16.0, "dropout": 0.05, "target_modules": "all-linear", "rslora": False,
+                  "num_virtual_tokens": 6, "prompt_init_text": None, "encoder_hidden_size": 128,
+                  "trainable_layers": [-2, -1], "trainable_modules": [], "target_r": 4, "prefix_projection": False}
+
+
+def test_run_folders_written_before_the_union_still_load(tmp_path):
+    import yaml
+    from run_factory import make_run
+
+    from tunesmith.runs.folder import read_config
+    from tunesmith.train.preflight import check_resumable
+
+    run = make_run(tmp_path / "run", "prefix")
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    saved["method"] = {"name": "prefix", **OLD_FLAT_BLOCK}
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    cfg = read_config(run)
+    assert cfg.method == methods.options(name="prefix", num_virtual_tokens=6)
+    check_resumable(cfg, {"config": yaml.safe_dump(saved)})  # a checkpoint's old config is the same run
+    saved["method"]["rr"] = 8  # a key no method has is still an error
+    (run / "config.yaml").write_text(yaml.safe_dump(saved))
+    with pytest.raises(ConfigError, match=r"unknown key 'method\.rr' for method\.name=prefix"):
+        read_config(run)

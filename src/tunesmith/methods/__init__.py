@@ -40,7 +40,8 @@ from tunesmith.methods.quant import check_4bit_backward
 
 __all__ = ["DEFAULT", "LIGHTER", "REGISTRY", "Method", "MethodContext", "MethodOptions", "apply", "check_4bit_backward",
            "count_parameters", "describe", "for_adapter", "get", "linear_names", "mergeable_labels", "names",
-           "options", "options_type", "register", "resolve_targets", "switch", "with_default_name"]
+           "options", "options_type", "register", "resolve_targets", "switch", "with_default_name",
+           "written_before_the_union"]
 
 # The methods `tunesmith estimate` suggests when a run does not fit the memory it is given.
 LIGHTER = ("lora", "qlora")
@@ -66,6 +67,20 @@ def with_default_name(value):
     if isinstance(value, dict) and "name" not in value:
         return {"name": DEFAULT, **value}
     return value
+
+
+def written_before_the_union(block):
+    """A `method:` block as tunesmith wrote it into run folders (config.yaml, checkpoints) before each
+    method had its own options: every method's keys, in every run. Returns only the keys of its own
+    method; a key no method has stays, so a typo is still an error."""
+    if not isinstance(block, dict):
+        return block
+    block = with_default_name(block)
+    if block["name"] not in REGISTRY:
+        return block
+    own = get(block["name"]).options.model_fields
+    known = {key for cls in option_classes() for key in cls.model_fields}
+    return {k: v for k, v in block.items() if k in own or k not in known}
 
 
 def options(**settings) -> MethodOptions:

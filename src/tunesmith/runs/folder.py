@@ -119,7 +119,12 @@ def read_config(run_dir: str | Path) -> RunConfig:
     if not folder.config.is_file():
         raise ConfigError(f"{run_dir} is not a tunesmith run folder (no config.yaml)",
                           "give the output_dir of a `tunesmith train` run")
-    return config.load(RunConfig, folder.config)
+    from tunesmith import methods
+
+    data = config.read_yaml(folder.config)
+    if "method" in data:  # run folders written before each method had its own keys hold every method's
+        data["method"] = methods.written_before_the_union(data["method"])
+    return config.validate(RunConfig, data, str(folder.config))
 
 
 def load_trained(run_dir: str | Path, device=None):

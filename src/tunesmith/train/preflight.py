@@ -95,6 +95,8 @@ def check_resumable(cfg: RunConfig, state: dict) -> None:
     from tunesmith.config import to_yaml
 
     then, now = yaml.safe_load(state["config"]), yaml.safe_load(to_yaml(cfg, comments=False))
+    if isinstance(then.get("method"), dict):  # written before each method had its own keys: it held every method's
+        then["method"] = methods.written_before_the_union(then["method"])
     free = {"log_every", "eval_every", "save_every", "keep_checkpoints"}
     for block in ("model", "data", "template", "method", "train"):
         for key in sorted(set(then.get(block, {})) | set(now.get(block, {}))):

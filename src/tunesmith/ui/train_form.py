@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from tunesmith import methods
 from tunesmith.config import error_key
 from tunesmith.errors import TunesmithError
 from tunesmith.runs.config import RunConfig
@@ -271,6 +272,8 @@ def check_saved_config(config: Path, root: Path) -> None:
 
     try:
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "method" in data:  # written before each method had its own keys
+            data["method"] = methods.written_before_the_union(data["method"])
         cfg = RunConfig.model_validate(data)
     except (OSError, UnicodeDecodeError, yaml.YAMLError, ValidationError) as e:
         raise FieldError("run", f"{config} is not a readable run config: {e}") from None
