@@ -115,7 +115,7 @@ EVAL = Path(__file__).resolve().parents[1] / "examples" / "eval"
 def test_reads_the_multiple_choice_csvs_eval_choice_reads(tmp_path, capsys):
     """C-Eval (header) and MMLU (no header) files and folders: each question with its options is an eval record."""
     train = tmp_path / "train.jsonl"
-    rows = [{"instruction": "What is 7 + 8?", "input": "A. 13\nB. 14\nC. 15\nD. 16", "output": "C"},  # MMLU test:1
+    rows = [{"instruction": "What is 7 + 8?", "input": "A. 13\nB. 14\nC. 15\nD. 16", "output": "C"},  # MMLU
             {"instruction": "太阳从哪个方向升起？", "input": "A. 东方\nB. 西方\nC. 南方\nD. 北方", "output": "A"},
             {"instruction": "Write a haiku about autumn leaves falling slowly", "output": "..."}]
     train.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -146,5 +146,6 @@ def test_columns_map_a_csv_as_data_convert_does(tmp_path, capsys):
     bench.write_text(json.dumps({"instruction": "What is the capital of France?"}) + "\n")
     assert main(["data", "contamination", str(train), str(bench)]) == 2
     assert "--columns instruction=question,output=answer" in capsys.readouterr().err
-    assert main(["data", "contamination", str(train), str(bench), "--columns", "instruction=question,output=answer"]) == 0
+    columns = ["--columns", "instruction=question,output=answer"]
+    assert main(["data", "contamination", str(train), str(bench), *columns]) == 0
     assert "2 records read, 1 contaminated" in capsys.readouterr().out

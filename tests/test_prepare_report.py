@@ -27,7 +27,8 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prepare")
     (root / "raw.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RAW), encoding="utf-8")
     (root / "p.yaml").write_text(f"inputs: [{root / 'raw.jsonl'}]\nsteps:\n  - {{step: clean}}\n"
-                                 f"  - {{step: quality}}\n  - {{step: pii}}\noutput: {{path: {root / 'out' / 'train.jsonl'}}}\n")
+                                 f"  - {{step: quality}}\n  - {{step: pii}}\n"
+                                 f"output: {{path: {root / 'out' / 'train.jsonl'}}}\n")
     assert main(["data", "prepare", str(root / "p.yaml"), "--no-progress"]) == 0
     return root / "out"
 

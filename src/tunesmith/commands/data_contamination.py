@@ -22,8 +22,9 @@ question buried in a long record; counted for eval records of --min-shingles n-g
 max (default: either). Evaluation files may hold prompts
 only (no answers). A multiple-choice CSV in the C-Eval, CMMLU or MMLU layout, or a folder of them (as
 `eval --choice` reads them), is compared as each question followed by its options ("A. ..." lines) as
-its input. --columns renames the fields of every file read (TRAIN and EVAL), as `data convert` does. With --remove, the clean training records go to --out (same record format as
-TRAIN unless --to) and the removed ones, each naming its evaluation twin, beside it: --out's name with
+its input. --columns renames the fields of every file read (TRAIN and EVAL), as `data convert` does.
+With --remove, the clean training records go to --out (same record format as TRAIN unless --to) and
+the removed ones, each naming its evaluation twin, beside it: --out's name with
 its extension replaced by .contaminated.jsonl (--out train.clean.jsonl: train.clean.contaminated.jsonl).
 Unreadable training records are listed with file:line; with --remove they go, verbatim, to
 train.clean.unreadable.jsonl, named the same way (never silently dropped).
