@@ -124,6 +124,44 @@ def test_render_marks_the_answer_and_end_token_trained_and_the_prompt_masked(cli
     assert r["command"].startswith("tunesmith inspect ") and "--template llama2" in r["command"]
 
 
+CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+def test_the_data_tab_starts_with_the_template_a_run_trains_with(client, workspace):
+    """One default: the render form starts at TemplateConfig's (auto, the tokenizer's own template), as
+    `train` and `inspect` do; with a ChatML model (SmolLM2) the first rendering is ChatML, no [INST]."""
+    import re
+
+    from transformers import AutoTokenizer
+
+    from tunesmith.runs.config import TemplateConfig
+    from tunesmith.testing import tiny_tokenizer_dir
+    from tunesmith.text.templates import TEMPLATE_NAMES, add_chatml_tokens
+
+    run_default = TemplateConfig()
+    defaults = client.get("/api/data/defaults").json()
+    assert defaults["values"] == {"name": run_default.name, "max_seq_len": run_default.max_seq_len,
+                                  "train_on": run_default.train_on, "truncation": run_default.truncation}
+    assert defaults["values"]["name"] == "auto" and defaults["choices"]["name"] == list(TEMPLATE_NAMES)
+    # The page names no template of its own: it fills the form from /api/data/defaults.
+    form = re.search(r'<select id="render-template"[^>]*>(.*?)</select>', client.get("/").text, re.S).group(1)
+    assert "<option" not in form
+
+    tok = AutoTokenizer.from_pretrained(tiny_tokenizer_dir())  # a ChatML tokenizer, as SmolLM2's is
+    add_chatml_tokens(tok)
+    tok.chat_template = CHATML
+    tok.save_pretrained(workspace / "tiny-chatml")
+    shutil.copy(tiny_tokenizer_dir() / "tokenizer.model", workspace / "tiny-chatml" / "tokenizer.model")
+    r = client.post("/api/data/render", json={"path": "prepared", "index": 0, "tokenizer": "tiny-chatml"})
+    text = "".join(s["text"] for s in r.json()["segments"])
+    trained = "".join(s["text"] for s in r.json()["segments"] if s["trained"])
+    assert text.startswith("<|im_start|>") and "<|im_end|>" in trained and "[INST]" not in text
+    assert "--template auto" in r.json()["command"]
+    opened = client.get("/api/data/open", params={"path": "data/raw.jsonl"}).json()
+    assert "--template auto" in opened["command"]
+
+
 @pytest.mark.parametrize("change, field, says", [
     ({"template": "auto"}, "template", "no chat template"),
     ({"tokenizer": "no-such-model"}, "tokenizer", "does not exist"),
@@ -211,6 +249,27 @@ def test_a_valid_form_gives_the_command_the_yaml_and_the_library_estimate(client
 # Train: runs as processes (launch, live metrics, stop with a checkpoint, resume, a crash)
 # ---------------------------------------------------------------------------------------------
 
+def test_resume_is_offered_only_with_a_checkpoint_to_resume_from(client, workspace):
+    """A run that started (config.yaml) but stopped before any checkpoint: `train --resume` would fail
+    with "no checkpoint", so the page gets no resume command and the API refuses with what to do."""
+    run = workspace / "runs" / "no-checkpoint"
+    run.mkdir(parents=True)
+    values = form_values(client, output_dir="runs/no-checkpoint")
+    (run / "config.yaml").write_text(client.post("/api/train/validate", json={"values": values}).json()["yaml"],
+                                     encoding="utf-8")
+    detail = client.get("/api/train/run", params={"dir": "runs/no-checkpoint"}).json()
+    assert detail["status"] == "incomplete" and detail["resumable"] is False
+    assert detail["commands"]["resume"] is None and detail["commands"]["chat"]
+    refused = client.post("/api/train/resume", json={"dir": "runs/no-checkpoint"})
+    assert refused.status_code == 400 and refused.json()["field"] == "run"
+    assert "no checkpoint to resume from" in refused.json()["error"] and "save_every" in refused.json()["hint"]
+    (run / "checkpoints" / "step-3").mkdir(parents=True)  # what Stop leaves (its contents are train's to check)
+    resumable = client.get("/api/train/run", params={"dir": "runs/no-checkpoint"}).json()
+    assert resumable["status"] == "stopped" and resumable["resumable"] is True
+    assert resumable["commands"]["resume"] == "tunesmith train runs/no-checkpoint/config.yaml --resume"
+    shutil.rmtree(run)
+
+
 @pytest.mark.slow
 def test_launch_stop_resume(client, workspace):
     values = form_values(client, train__max_steps="400", train__save_every="0", output_dir="runs/long")
@@ -227,6 +286,7 @@ def test_launch_stop_resume(client, workspace):
     assert client.post("/api/train/stop", json={"dir": run}).status_code == 200
     stopped = wait_for(client, run, ("stopped", "failed", "finished"))
     assert stopped["status"] == "stopped" and stopped["checkpoint"] == f"step-{stopped['step']}"
+    assert stopped["resumable"] and stopped["commands"]["resume"] == "tunesmith train runs/long/config.yaml --resume"
     assert "interrupted: saved checkpoint" in stopped["log"]
     assert 2 <= stopped["step"] < 400 and stopped["total_steps"] == 400
     assert [x["step"] for x in stopped["records"]] == list(range(1, stopped["step"] + 1))
@@ -270,6 +330,12 @@ def test_a_short_run_finishes_and_chats_tuned_and_base_side_by_side(client, work
     assert answers["tuned"]["text"] == library_answer(workspace / run, "什么是机器学习？", 8)
     assert answers["tuned"]["prompt_tokens"] == answers["base"]["prompt_tokens"]
 
+    # Finished: nothing to resume, so resume is neither offered nor accepted (`train --resume` would fail).
+    assert done["resumable"] is False and done["commands"]["resume"] is None
+    refused = client.post("/api/train/resume", json={"dir": run})
+    assert refused.status_code == 400 and "has finished: there is nothing to resume" in refused.json()["error"]
+    assert not (workspace / "runs" / "short" / "checkpoints").exists()  # a finished run keeps no checkpoint
+
 
 @pytest.mark.slow
 def test_a_crashed_run_shows_its_error_and_the_server_lives_on(client):
@@ -279,6 +345,10 @@ def test_a_crashed_run_shows_its_error_and_the_server_lives_on(client):
     run = client.post("/api/train/launch", json={"values": values}).json()["dir"]
     failed = wait_for(client, run, ("failed", "finished", "stopped"))
     assert failed["status"] == "failed" and "no chat template" in failed["error"], failed["log"]
+    # It stopped before its run folder was written: `--resume` has nothing to continue, so it is not offered.
+    assert failed["resumable"] is False and failed["commands"]["resume"] is None
+    refused = client.post("/api/train/resume", json={"dir": run})
+    assert refused.status_code == 400 and "it never started" in refused.json()["error"]
     assert client.get("/api/info").status_code == 200
 
 

@@ -65,7 +65,8 @@ class TrainConfig(Section):
     group_by_length: bool = Field(True, description="Batch samples of similar length to waste less padding.")
     neftune_alpha: float | None = Field(None, description="NEFTune noise on embeddings (e.g. 5); null = off.")
     eval_every: int = Field(0, ge=0, description="Evaluate on the validation split every N steps (0 = at the end only).")
-    save_every: int = Field(0, ge=0, description="Checkpoint every N steps (0 = only at the end).")
+    save_every: int = Field(0, ge=0, description=(
+        "Checkpoint every N steps (0 = none); Ctrl-C always saves one. The end writes the result, no checkpoint."))
     keep_checkpoints: int = Field(2, gt=0, description="Checkpoints to keep.")
     log_every: int = Field(1, gt=0, description="Log metrics every N steps.")
     fused_loss: bool = Field(True, description=(

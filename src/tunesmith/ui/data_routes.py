@@ -1,14 +1,22 @@
 """The Data tab's API: open a data file or a `data prepare` folder, page and search its records,
-render one with a template and tokenizer (trained tokens vs masked), and return the prepare report."""
+render one with a template and tokenizer (trained tokens vs masked), and return the prepare report.
+
+The rendering settings start at `TemplateConfig`'s defaults (`/api/data/defaults`, which the page
+fills its form from), the ones `tunesmith train` and `tunesmith inspect` use: what the page shows
+first is what a run left at its defaults trains on.
+"""
 
 from __future__ import annotations
 
 import shlex
+import typing
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+
+from tunesmith.runs.config import TemplateConfig
 
 from tunesmith.ui import data_source
 from tunesmith.ui.errors import FieldError
@@ -22,15 +30,18 @@ SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_ca
              "adapter", "model", "tokenizer", "tb"}
 
 
+TEMPLATE_DEFAULTS = TemplateConfig()
+
+
 class RenderRequest(BaseModel):
     path: str
     which: str = "records"
     index: int
-    template: str = "auto"
+    template: str = TEMPLATE_DEFAULTS.name
     tokenizer: str = ""
-    max_seq_len: int = Field(1024, gt=8)
-    train_on: str = "all"
-    truncation: str = "cut_oldest"
+    max_seq_len: int = Field(TEMPLATE_DEFAULTS.max_seq_len, gt=8)
+    train_on: str = TEMPLATE_DEFAULTS.train_on
+    truncation: str = TEMPLATE_DEFAULTS.truncation
     system: str | None = None
 
 
@@ -41,6 +52,17 @@ def _root(request: Request) -> Path:
 def _shown(root: Path, path: Path) -> str:
     """A path as the user would type it: relative to the root when it is inside it."""
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _choices(field: str) -> list[str]:
+    return list(typing.get_args(TemplateConfig.model_fields[field].annotation))
+
+
+@router.get("/defaults")
+def defaults() -> dict:
+    """The rendering form's choices and starting values: TemplateConfig's, as a run config has them."""
+    return {"values": TEMPLATE_DEFAULTS.model_dump(include={"name", "max_seq_len", "train_on", "truncation"}),
+            "choices": {field: _choices(field) for field in ("name", "train_on", "truncation")}}
 
 
 @router.get("/suggest")
@@ -81,7 +103,8 @@ async def open_data(request: Request, path: str) -> dict:
         config = "pipeline.yaml"
         out["command"] = f"tunesmith data prepare {config}  # the config is in the report below"
     else:
-        out["command"] = shlex.join(["tunesmith", "inspect", path, "--template", "auto", "--tokenizer", "MODEL"])
+        out["command"] = shlex.join(["tunesmith", "inspect", path, "--template", TEMPLATE_DEFAULTS.name,
+                                     "--tokenizer", "MODEL"])
     return out
 
 

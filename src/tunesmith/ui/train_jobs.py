@@ -4,7 +4,8 @@ A run is `tunesmith train <output_dir>.yaml` in a process of its own (its own se
 outlives the UI and a crash in it never touches the server). Its output goes to `<output_dir>.log`
 and its pid to `<output_dir>.ui.json`, so a restarted UI still finds, watches and stops it. Stop is
 SIGINT, the Ctrl-C the loop answers by finishing the step and saving a checkpoint; resume is
-`tunesmith train <run>/config.yaml --resume`. Progress comes from the run folder alone
+`tunesmith train <run>/config.yaml --resume`, offered only for a run that has a checkpoint and has not
+finished (`why_not_resumable`). Progress comes from the run folder alone
 (metrics.jsonl, manifest.json), so runs started from a terminal show up the same way.
 """
 
@@ -102,6 +103,24 @@ class Jobs:
             return "failed"
         return "stopped" if folder.latest_checkpoint() is not None else "incomplete"
 
+    def why_not_resumable(self, run_dir: Path) -> tuple[str, str] | None:
+        """None when `--resume` can continue the run; else (what stands in the way, what to do instead).
+        `train --resume` needs a checkpoint, and a finished run has nothing left to train (its
+        checkpoints, if train.save_every kept any, are from before the end)."""
+        folder, name = RunFolder(run_dir), self.name(run_dir)
+        if self.alive(run_dir):
+            return f"{name} is running", "stop it first"
+        if folder.finished():
+            return (f"{name} has finished: there is nothing to resume",
+                    f"chat with it (tunesmith chat {name}), or launch a new run from the form")
+        if not folder.config.is_file():
+            return f"{name} has no config.yaml: it never started", "launch it again from the form"
+        if folder.latest_checkpoint() is None:
+            return (f"{name} has no checkpoint to resume from",
+                    "checkpoints are written every train.save_every steps and on Stop; launch it again "
+                    "with overwrite")
+        return None
+
     # -- listing and watching ----------------------------------------------------------------------
     def runs(self, runs_dir: Path) -> list[Path]:
         found = {str(p.resolve()): p for p in runs_dir.glob("*") if p.is_dir() and (p / "config.yaml").is_file()}
@@ -136,12 +155,16 @@ class Jobs:
         log = sidecar(run_dir, ".log")
         status = self.status(run_dir)
         config_file = folder.config if folder.config.is_file() else sidecar(run_dir, ".yaml")
+        resumable = self.why_not_resumable(run_dir) is None
         out = {"dir": self.name(run_dir), "status": status, "records": records[since:], "count": len(records),
                **progress(records, manifest.get("total_steps")), "log": tail(log),
                "error": log_error(log) if status == "failed" else None,
                "checkpoint": str(folder.latest_checkpoint().name) if folder.latest_checkpoint() else None,
+               "resumable": resumable,
                "commands": {"train": shlex.join(["tunesmith", "train", self._rel(sidecar(run_dir, ".yaml"))]),
-                            "resume": shlex.join(["tunesmith", "train", self._rel(folder.config), "--resume"]),
+                            # offered only where it works (a finished run, or one with no checkpoint, fails on it)
+                            "resume": shlex.join(["tunesmith", "train", self._rel(folder.config), "--resume"])
+                            if resumable else None,
                             "chat": shlex.join(["tunesmith", "chat", self.name(run_dir)]),
                             "stop": "Ctrl-C in its terminal (here: SIGINT to its process)"}}
         if since == 0:

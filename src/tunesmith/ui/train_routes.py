@@ -129,10 +129,9 @@ def stop(request: Request, body: RunRequest) -> dict:
 def resume(request: Request, body: RunRequest) -> dict:
     run_dir = _run_dir(request, body.dir)
     config = run_dir / "config.yaml"
-    if not config.is_file():
-        raise FieldError("run", f"{body.dir} has no config.yaml: it never started", "launch it again from the form")
-    if (run_dir / "adapter").is_dir() or (run_dir / "model").is_dir():
-        raise FieldError("run", f"{body.dir} has finished: there is nothing to resume")
+    refused = _jobs(request).why_not_resumable(run_dir)
+    if refused:
+        raise FieldError("run", *refused)
     train_form.check_saved_config(config, _root(request))  # a config planted in the folder is held to the form's rules
     argv = _jobs(request).launch(run_dir, config, resume=True)
     return {"dir": body.dir, "command": " ".join(argv)}

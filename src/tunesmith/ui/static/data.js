@@ -7,7 +7,12 @@ const PAGE = 50;
 const state = {path: null, which: "records", offset: 0, query: "", selected: null, source: null};
 const tab = () => $("#tab-data");
 
+// The rendering form starts where a run config does (TemplateConfig's defaults, from the server);
+// a record is rendered only once they are in, so a fast click never renders with an empty form.
+let defaultsLoaded = null;
+
 export function initData() {
+  defaultsLoaded = loadDefaults();
   $("#data-open").addEventListener("submit", (e) => { e.preventDefault(); open($("#data-path").value); });
   $("#data-search").addEventListener("input", debounce(() => {
     state.query = $("#data-search").value; state.offset = 0; list();
@@ -24,6 +29,18 @@ export function initData() {
   $("#data-render").addEventListener("change", () => state.selected !== null && showRecord(state.selected));
   $("#render-tokenizer").addEventListener("input", debounce(() => state.selected !== null && showRecord(state.selected), 600));
   suggest();
+}
+
+async function loadDefaults() {
+  try {
+    const {values, choices} = await api("/api/data/defaults");
+    const form = $("#data-render");
+    for (const [field, name] of [["name", "template"], ["train_on", "train_on"], ["truncation", "truncation"]]) {
+      form[name].replaceChildren(...choices[field].map((c) => el("option", {value: c, text: c})));
+      form[name].value = values[field];
+    }
+    form.max_seq_len.value = values.max_seq_len;
+  } catch (e) { showError(tab(), e); }
 }
 
 async function suggest() {
@@ -48,6 +65,7 @@ async function open(path) {
       source.cut ? " · only the first 200,000 records are shown" : "",
       source.data_file ? el("span", {class: "muted", text: ` · ${source.data_file}`}) : ""));
     $("#data-body").hidden = false;
+    forgetView();  // an answer still coming for the previous source is not shown
     $("#data-record").replaceChildren(el("p", {class: "muted", text: "choose a record on the left"}));
     await list();
     if (source.has_report) await report(path); else $("#data-report").hidden = true;
@@ -79,33 +97,52 @@ function renderSettings() {
     system: form.system.value || null};
 }
 
+// The record view: one rendering at a time, always whole. Several things ask for a rendering (a click,
+// a form change, the tokenizer box once typing pauses), often of what is shown already or on its way:
+// those are skipped, and of overlapping requests only the latest one's answer is shown, so an answer
+// that comes back late never replaces a newer one, and nothing is cleared before its replacement is in.
+const view = {key: null, seq: 0};
+
+function forgetView() { view.key = null; view.seq++; }
+
 async function showRecord(index) {
   state.selected = index;
   for (const row of $$("#data-records tr")) row.classList.toggle("selected", Number(row.dataset.index) === index);
+  await defaultsLoaded;
+  const {path, which} = state, settings = renderSettings();
+  const key = JSON.stringify([path, which, index, settings]);
+  if (key === view.key) return;  // this very rendering is shown, or on its way
+  view.key = key;
+  const mine = ++view.seq;
+  const latest = () => mine === view.seq;
   clearErrors(tab());
   const target = $("#data-record");
-  const q = new URLSearchParams({path: state.path, which: state.which, index});
-  let record;
-  try { record = await api(`/api/data/record?${q}`); } catch (e) { showError(tab(), e); return; }
-  const parts = [recordView(record)];
-  target.replaceChildren(...parts);
-  if (record.bad) return;
-  const settings = renderSettings();
-  target.append(el("p", {class: "muted", text: "rendering…"}));
-  try {
-    const r = await api("/api/data/render", {path: state.path, which: state.which, index, ...settings});
-    if (state.selected !== index) return;
-    const rendered = el("pre", {class: "rendered"}, r.segments.map((s) =>
-      el("span", {class: s.trained ? "trained" : "masked", text: s.text})));
-    target.replaceChildren(
-      el("h3", {text: `rendered with ${settings.template}`}),
-      el("p", {class: "stats"}, `${r.tokens} tokens · `, el("span", {class: "trained", text: `${r.trained} trained`}),
-        ` · ${r.tokens - r.trained} masked`, r.truncated ? ` · ${r.turns_cut} oldest turns cut to fit` : ""),
-      rendered, commandBox(r.command), ...parts);
-  } catch (e) {
-    target.lastChild.remove();
+  target.querySelector(".rendering")?.remove();
+  target.prepend(el("p", {class: "muted rendering", text: "rendering…"}));
+  const failed = (e, parts = []) => {
+    if (!latest()) return;
+    view.key = null;  // asking again may work (a fixed tokenizer path)
+    target.replaceChildren(...parts);
     showError(tab(), e);
-  }
+  };
+  const q = new URLSearchParams({path, which, index});
+  let record;
+  try { record = await api(`/api/data/record?${q}`); } catch (e) { failed(e); return; }
+  if (!latest()) return;
+  const parts = [recordView(record)];
+  if (record.bad) { target.replaceChildren(...parts); return; }
+  let r;
+  try {
+    r = await api("/api/data/render", {path, which, index, ...settings});
+  } catch (e) { failed(e, parts); return; }
+  if (!latest()) return;  // a newer click or setting owns the view now
+  const rendered = el("pre", {class: "rendered", "data-template": settings.template}, r.segments.map((s) =>
+    el("span", {class: s.trained ? "trained" : "masked", text: s.text})));
+  target.replaceChildren(
+    el("h3", {text: `rendered with ${settings.template}`}),
+    el("p", {class: "stats"}, `${r.tokens} tokens · `, el("span", {class: "trained", text: `${r.trained} trained`}),
+      ` · ${r.tokens - r.trained} masked`, r.truncated ? ` · ${r.turns_cut} oldest turns cut to fit` : ""),
+    rendered, commandBox(r.command), ...parts);
 }
 
 function recordView(record) {

@@ -212,11 +212,12 @@ function showRun(d) {
     {name: "train loss", cls: "train", points: loss},
     {name: "eval loss", cls: "eval", points: evals, dots: true}], {yLabel: "loss"}));
   $("#run-stop").disabled = !["running", "starting"].includes(d.status);
-  $("#run-resume").disabled = d.status !== "stopped" && !(d.status === "failed" && d.checkpoint);
+  $("#run-resume").disabled = !d.resumable;  // the server's rule: a checkpoint, and not finished
   const error = $("#run-error");
   error.hidden = !d.error;
   error.textContent = d.error ? `the run failed: ${d.error}` : "";
-  $("#run-commands").replaceChildren(commandBox(d.commands.resume, "resume"), commandBox(d.commands.chat, "chat"));
+  $("#run-commands").replaceChildren(d.commands.resume ? commandBox(d.commands.resume, "resume") : "",
+    commandBox(d.commands.chat, "chat"));
   $("#run-log").textContent = d.log;
   if (state.detail) {
     $("#run-manifest").textContent = JSON.stringify(state.detail.manifest, null, 2);
