@@ -60,6 +60,9 @@ def test_a_value_personal_in_one_text_is_masked_in_all(tmp_path):
     assert [t["content"] for t in masked["record"]["turns"]] == ["我的邮箱是 ⟨email⟩", "写信到 ⟨email⟩"]
     assert masked["record"]["meta"] == row["record"]["meta"]          # where it came from stays readable
     assert row["record"]["turns"][0]["content"] == "我的邮箱是 wang@qq.com"  # a copy: the row is untouched
+    # half a surrogate pair (a reject's detail may quote one) is no reason to crash or to leave PII
+    odd = mask_record({"detail": "broken \ud83d text, mail wang@qq.com"})
+    assert odd == {"detail": "broken \ud83d text, mail ⟨email⟩"}
 
 
 def _labels(svg: str):

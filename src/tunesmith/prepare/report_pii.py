@@ -12,11 +12,16 @@ records as they were: they are for the person who fixes the data.
 
 from __future__ import annotations
 
+import re
+
 from tunesmith.prepare.steps.pii_checks import PII, UNSURE
 from tunesmith.prepare.steps.pii_find import PiiFinder
 
 # where a record's own bookkeeping is, not its content: file names, ids and line numbers stay readable
 _KEEP = frozenset({"source", "id", "line", "step", "reason", "role"})
+# half a surrogate pair (a reject's detail can quote one) cannot be encoded: the finder reads a copy
+# of the same length with U+FFFD in its place, and the values it finds are replaced in the original
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def mask_summary(summary: dict) -> dict:
@@ -39,6 +44,7 @@ def mask_record(value, finder: PiiFinder | None = None):
     texts = list(_strings(value))
     personal: dict[str, str] = {}
     for text in texts:
+        text = _SURROGATE.sub("\ufffd", text)
         if finder.may_contain(text):
             personal.update({m.text: m.type for m in finder.examine(text) if m.verdict in (PII, UNSURE)})
     if not personal:
