@@ -6,6 +6,11 @@ One optimizer step = one window of grad_accum micro-batches in each process. The
 micro-batch is its summed token cross-entropy divided by the trained tokens of the WHOLE window (all
 micro-batches, all processes), so 4 x micro-batch 1 equals 1 x micro-batch 4 and padding never
 changes the weighting (the bug of transformers#34191, trl#2175).
+
+The loss itself is the objective's (`train.objective`, train/objectives.py): sft as above; dpo, ipo,
+simpo and orpo on preference pairs, where a micro-batch of B pairs is one forward of 2B rows and the
+window's normaliser is its number of pairs. Everything else (accumulation, clipping, resume, DDP/FSDP,
+checkpoints) is the same code for both.
 """
 
 from __future__ import annotations
