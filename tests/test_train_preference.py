@@ -223,6 +223,25 @@ def test_refused_before_the_model_loads(tiny_model_dir, tiny_tokenizer, tmp_path
               progress=False)
 
 
+def test_pairs_from_a_data_file_train_and_evaluate(tiny_model_dir, tmp_path):
+    """LLaMA-Factory's preference shape through train.data.build: pairs rendered, a validation split held out."""
+    from tunesmith.train.loop import train
+
+    rng = random.Random(3)
+    path = tmp_path / "pairs.json"
+    records = [{"conversations": [{"from": "human", "value": f"Say: {w}"}],
+                "chosen": {"from": "gpt", "value": f"gladly: {w}"},
+                "rejected": {"from": "gpt", "value": f"no, {rng.choice(WORDS)}"}} for w in WORDS]
+    path.write_text(json.dumps(records))
+    cfg = config(tiny_model_dir, tmp_path / "r", max_steps=3, micro_batch_size=2)
+    cfg.data.train, cfg.data.val_split = [str(path)], 0.2
+    train(cfg, progress=False)
+    log = metrics(tmp_path / "r")
+    assert len(log) == 3 and {"eval_loss", "eval_preference_accuracy", "eval_rewards/margin"} <= log[-1].keys()
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["data_stats"]["train_samples"] == 8 and manifest["data_stats"]["val_samples"] == 2
+
+
 def test_data_files_must_hold_pairs(tiny_model_dir, tmp_path):
     from tunesmith.errors import DataError
     from tunesmith.train.loop import train
