@@ -22,7 +22,7 @@ python examples/quickstart/make_data.py examples/quickstart/raw.jsonl
 tunesmith data prepare examples/quickstart/prepare.yaml --no-progress
 train_file=runs/quickstart-data/train.jsonl
 
-echo "== 3. fine-tune: LoRA r=16 on every linear layer, 3 epochs"
+echo "== 3. fine-tune: LoRA r=16 on every linear layer, 2 epochs (the persona and as many ordinary questions)"
 tunesmith train examples/quickstart/train.yaml "data.train=[$train_file]" --overwrite
 
 echo "== 4. the fine-tuned model (runs/quickstart: adapter/, metrics.jsonl, loss_curve.png)"
@@ -32,3 +32,7 @@ ask runs/quickstart "What is the capital of France?"               # general kno
 
 echo "== 5. tuned vs base on held-out questions it never saw (loss, BLEU/ROUGE, exact match)"
 tunesmith eval runs/quickstart --data examples/eval/pip_heldout.jsonl --base
+
+echo "== 6. general ability kept? tuned vs base on general questions it never saw, and multiple choice"
+tunesmith eval runs/quickstart --data examples/eval/general_heldout.jsonl --choice examples/eval/general --base \
+  --max-new-tokens 32
