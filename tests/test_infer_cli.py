@@ -51,7 +51,7 @@ def test_chat_says_what_it_loads_on_stderr_only(run, target, capsys):
     assert any(line.startswith("loading the weights from ") and "float32 on cpu" in line for line in lines), err
     assert f"loading the adapter from {run / 'adapter'} (lora) ..." in lines, err
     assert f"loading the tokenizer from {run / 'tokenizer'} ..." in lines, err
-    assert re.fullmatch(rf"{re.escape(str(run))} ready in [\d.]+ s \(libraries [\d.]+ s, weights [\d.]+ s, "
+    assert re.fullmatch(rf"{re.escape(str(run))} ready in [\d.]+ s \(libraries [\d.]+ s, (peft [\d.]+ s, )?weights [\d.]+ s, "
                         r"adapter [\d.]+ s, tokenizer [\d.]+ s\)", lines[-1]), err
 
 

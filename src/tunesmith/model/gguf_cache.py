@@ -41,8 +41,7 @@ def ensure(gguf: Path) -> Path:
     if found is not None:
         return found
     target = folder_for(gguf)
-    with loading.phase(f"and converting {gguf.name} once (later starts read the copy in {target.parent})", gguf,
-                       label="gguf conversion"):
+    with loading.phase(f"and converting {gguf} once", detail=f"later starts read {target}", label="gguf conversion"):
         return convert(gguf, target, {"source": str(gguf.resolve()), "bytes": gguf.stat().st_size})
 
 

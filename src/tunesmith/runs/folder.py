@@ -134,6 +134,8 @@ def load_trained(run_dir: str | Path, device=None):
     from `adapter/`; prompt-learning adapters get a `generate()` that uses their prefix / virtual
     tokens. `full` / `freeze`: the whole model from `model/`.
     """
+    from contextlib import nullcontext
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -152,7 +154,13 @@ def load_trained(run_dir: str | Path, device=None):
         with loading.phase("the tokenizer", folder.model):
             tokenizer = AutoTokenizer.from_pretrained(folder.model, use_fast=cfg.model.use_fast_tokenizer)
     elif (folder.adapter / "adapter_config.json").is_file():
-        from peft import PeftModel
+        import sys
+
+        # peft's first import is most of a run's start on a CPU (it imports bitsandbytes, whose kernels
+        # go through torch.compile): a phase of its own, so the wait is named.
+        with loading.phase("peft", detail="the adapter library; it imports bitsandbytes where installed") \
+                if "peft" not in sys.modules else nullcontext():
+            from peft import PeftModel
 
         base = model_load.load_model(cfg.model, device=device)
         with loading.phase("the adapter", folder.adapter, cfg.method.name):
