@@ -115,3 +115,10 @@ def test_prepare_keeps_pairs_and_reports_drops(tmp_path):
     changes = [json.loads(x) for x in result.changes_path.read_text(encoding="utf-8").splitlines()]
     assert {"step": "clean", "before": {"rejected": "<b>A car.</b>"}, "after": {"rejected": "A car."}}.items() \
         <= changes[0].items()
+
+
+def test_length_measures_a_pair_by_its_longer_side_not_both_answers():
+    ex = pair("Say it.", "a" * 60, "b" * 50)  # prompt 7 + the longer answer 60 = 67 characters
+    assert not isinstance(step("length", max_chars=70)(ex), Drop)
+    d = step("length", max_chars=66)(ex)
+    assert isinstance(d, Drop) and d.detail == "67 characters > 66"

@@ -26,7 +26,11 @@ class LengthStep(Step):
 
     def apply(self, example: Example) -> Example | Drop:
         o = self.options
-        n = sum(len(t.strip()) for t in read_texts(example, o.fields))
+        if example.rejected is None:
+            n = sum(len(t.strip()) for t in read_texts(example, o.fields))
+        else:  # a pair is as long as its longer side (the prompt with one answer), not as both answers
+            n = max(sum(len(t.strip()) for t in read_texts(view, o.fields))
+                    for view in (Example(example.turns, example.system), example.with_answer(example.rejected)))
         if n < o.min_chars:
             return Drop("too_short", f"{n} characters < {o.min_chars}")
         if o.max_chars is not None and n > o.max_chars:
