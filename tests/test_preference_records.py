@@ -181,3 +181,18 @@ def test_real_llamafactory_demo_files_read_without_rejects():
         assert detect(path) == "sharegpt-pair"
         assert len(items) == 300 and not [i for i in items if isinstance(i, BadRecord)]
         assert all(i.is_pair and i.turns[-1].role == "assistant" for i in items)
+
+
+def test_sft_training_data_from_pairs_uses_the_chosen_answers_and_says_so(tmp_path, tiny_tokenizer, caplog):
+    from tunesmith.runs.config import RunConfig
+    from tunesmith.train.data import build
+
+    path = _write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"Say {w}.", "chosen": f"{w}!", "rejected": "No."}
+                                                  for w in ("one", "two", "three")])
+    cfg = RunConfig.model_validate({"data": {"train": [str(path)], "val_split": 0},
+                                    "template": {"name": "llama2-zh", "max_seq_len": 64}})
+    with caplog.at_level("WARNING"):
+        data = build(cfg, tiny_tokenizer)
+    assert len(data.train) == 3 and "3 records are preference pairs" in caplog.text
+    said = tiny_tokenizer.decode([i for i, y in zip(data.train[0].input_ids, data.train[0].labels) if y != -100])
+    assert "No." not in said and "!" in said

@@ -81,6 +81,10 @@ def _render(examples, template, tokenizer, cfg: RunConfig, stats: dict, shortest
 
     if cfg.train.objective != "sft":
         return _render_pairs(examples, template, tokenizer, cfg, stats, shortest)
+    pairs = sum(ex.is_pair for ex in examples)
+    if pairs:  # a pair file is fine for SFT, but its rejected answers are not learned from: say so
+        log.warning("%d records are preference pairs: train.objective=sft trains on their chosen answers only "
+                    "(dpo, ipo, simpo and orpo learn from both)", pairs)
     samples = []
     for ex in examples:
         try:
