@@ -29,7 +29,8 @@ stopping and resuming:
   ends with exactly the weights an uninterrupted run would have (same seed, same machine).
   A folder that already holds a run is never silently restarted: --resume or --overwrite.
 
-before spending hours: `tunesmith estimate run.yaml --memory 24GiB` predicts peak memory.
+before spending hours: `tunesmith estimate run.yaml --memory 24GiB` predicts peak memory; train itself
+compares that estimate with the free memory before loading the model and warns (--memory-check).
 """
 
 
@@ -44,6 +45,9 @@ def register(sub) -> None:
                    help="continue the run in output_dir from its latest checkpoint, or from CHECKPOINT")
     p.add_argument("--overwrite", action="store_true", help="start over in an output_dir that already holds a run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (metrics still go to metrics.jsonl)")
+    p.add_argument("--memory-check", choices=("warn", "error", "off"), default="warn",
+                   help="before loading the model, compare the estimated peak memory with the memory free on the "
+                        "device: warn (default; with settings that would fit), error (stop), off")
     p.set_defaults(func=run)
 
 
@@ -57,12 +61,14 @@ def load_config(args):
 
 def run(args) -> int:
     from tunesmith import config
+    from tunesmith.train import memory_check
     from tunesmith.train.loop import train
 
     cfg = load_config(args)
     if args.print_config:
         print(config.to_yaml(cfg), end="")
         return 0
+    memory_check.check(cfg, args.memory_check)  # before anything loads: a run that cannot fit says so first
     result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if result.interrupted:
         return 130

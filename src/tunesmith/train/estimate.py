@@ -1,6 +1,6 @@
 """Peak memory of a training run, predicted from the config alone (no weights loaded, no data read).
 
-    peak = weights + gradients + optimizer states + activations + logits/loss (+ runtime on CUDA)
+    peak = weights + gradients + optimizer states + activations + loss (+ runtime on CUDA)
 
 Parameter counts are exact: the model is built on the `meta` device (shapes, no memory) and the
 run's method is applied to it, so LoRA targets, ranks and tied embeddings count as in training.
@@ -13,15 +13,26 @@ flash: no T x T score matrix is stored), per token, in the autocast dtype:
     LoRA with dropout: each adapted module's dropped-out input            + 6 h + i
 
 Gradient checkpointing keeps one h-vector per layer; during backward one layer is recomputed while
-the gradients of the next are alive (2 layers' worth). The logits cost B x T x V in the model dtype
-plus three fp32 tensors (the upcast for the loss, its log-softmax, its gradient).
+the gradients of the next are alive (2 layers' worth).
 
-Checked against measurements on an H200 (benchmarks in docs: Llama-2-7B shape, LoRA r16 all-linear,
-micro-batch 4 x 2048, bf16): 87 GiB measured vs 93 GiB estimated; with gradient checkpointing 25 GiB
-vs 24 GiB (tests/test_estimate.py keeps it within 15%).
-Tokens per micro-batch are micro_batch_size x max_seq_len: dynamic padding pads to the batch's
-longest sample, so max_seq_len is the peak. Weights in 4-bit NF4 cost 0.5 byte + quantization
-constants; 8-bit, 1 byte + constants.
+The loss is counted as the run computes it (`train/loss.py`):
+- fused (`train.fused_loss`, the default): `kernels/linear_ce.py` takes logits at trained positions
+  only, 1024 rows at a time: one chunk's worth of what the plain loss holds, plus the gradient of the
+  final hidden states and, when lm_head trains, its fp32 gradient kept from forward to backward.
+  Whether the fused path applies is asked of the meta model as the loop asks (`loss.split_head`):
+  prompt learning and an adapter on lm_head fall back to the plain path, and so does torchrun.
+- plain: the full B x T x V logits: three fp32 tensors of that shape (the logits or their upcast, the
+  log-softmax, its gradient) plus, under 16-bit autocast, the logits in that dtype.
+
+Checked against measurements on an H200 (Llama-2-7B shape, LoRA r16 all-linear, micro-batch 4 x
+2048, bf16, HF + PEFT, i.e. the plain loss): 87 GiB measured vs 93 GiB estimated; with gradient
+checkpointing 25 GiB vs 24 GiB (tests/test_estimate.py keeps it within 15%). On the CPU,
+benchmarks/estimate_accuracy.py trains the tiny Llama and SmolLM2-135M with and without the fused
+loss and prints estimate vs measured peak RSS; the loss constants and CPU dropout's cost come from
+it. The fused loss's figures on CUDA are the CPU-measured ones (not yet measured on a GPU).
+Tokens per micro-batch are micro_batch_size x max_seq_len: dynamic padding pads to the
+batch's longest sample and packing fills rows, so max_seq_len is the peak. Weights in 4-bit NF4
+cost 0.5 byte + quantization constants; 8-bit, 1 byte + constants.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -39,6 +51,7 @@ from tunesmith.runs.config import RunConfig
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+FUSED_CHUNK = 1024  # rows per chunk in kernels.linear_ce (its default, which the loop uses)
 
 # The chapter's models by hub id, so that `estimate` works offline for them (no config.json needed).
 KNOWN_SHAPES = {
@@ -60,10 +73,20 @@ class Estimate:
     trainable_params: int
     tokens: int                              # per micro-batch
     notes: list[str] = field(default_factory=list)
+    fused_loss: bool = False                 # the loss is counted as the fused (chunked) path
 
     @property
     def peak(self) -> float:
         return sum(self.parts.values())
+
+
+class Counts(NamedTuple):
+    """What the meta model says about the run: parameter counts and the loss path it allows."""
+    total: int
+    trainable: int
+    linear: int                  # quantizable linear weights (all but lm_head)
+    fused_ok: bool               # loss.split_head finds a plain lm_head: the fused loss can run
+    head_trained: bool           # lm_head's weight trains (tied embeddings in full fine-tuning, ...)
 
 
 def parse_memory(text: str) -> float:
@@ -75,8 +98,9 @@ def parse_memory(text: str) -> float:
     return float(m.group(1)) * 1024 ** "KMGT".index(unit) * 1024
 
 
-def model_config(cfg: RunConfig):
-    """The transformers config of `model.path` (a local folder, an embedded model, or a known hub id)."""
+def model_config(cfg: RunConfig, local_only: bool = False):
+    """The transformers config of `model.path` (a local folder, an embedded model, or a known hub id).
+    `local_only`: a hub id is read only from the local cache, never fetched."""
     from transformers import AutoConfig, LlamaConfig
 
     if cfg.model.path in KNOWN_SHAPES:
@@ -85,6 +109,8 @@ def model_config(cfg: RunConfig):
 
     source = resolve(cfg.model)
     kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    if local_only:
+        kwargs["local_files_only"] = True
     try:
         return AutoConfig.from_pretrained(source.location, **kwargs)
     except (OSError, ValueError) as e:
@@ -92,10 +118,11 @@ def model_config(cfg: RunConfig):
                           f"give a local folder, or one of: {', '.join(KNOWN_SHAPES)}") from None
 
 
-def count_parameters(cfg: RunConfig, hf_config) -> tuple[int, int, int]:
-    """(total, trainable, quantizable linear) parameters, by building the model on the meta device."""
+def count_parameters(cfg: RunConfig, hf_config) -> Counts:
+    """Parameter counts and loss path, by building the model on the meta device and applying the method."""
     from transformers import AutoModelForCausalLM
 
+    from tunesmith.train.loss import split_head
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(hf_config)
@@ -106,13 +133,34 @@ def count_parameters(cfg: RunConfig, hf_config) -> tuple[int, int, int]:
     model = methods.apply(model, cfg.method, methods.MethodContext(total_steps=100, shapes_only=True))
     # AdaLoRA's rank counters come back requires_grad=True when PEFT moves them to the meta device.
     trainable = sum(p.numel() for name, p in model.named_parameters() if p.requires_grad and "ranknum" not in name)
-    return base_total, trainable, linear
+    split = split_head(model)
+    return Counts(base_total, trainable, linear, split is not None,
+                  split is not None and split[1].weight.requires_grad)
 
 
-def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple[int, int, int] | None = None
-             ) -> Estimate:
+def loss_memory(tokens: int, rows: int, hf, act_bytes: int, fused: bool, head_trained: bool) -> float:
+    """Bytes the loss adds at the step's peak, as train/loss.py computes it.
+
+    `tokens` is B x T, `rows` the positions that can be trained (B x (T - 1), all of them at worst).
+    Per logit: three fp32 tensors (the logits or their upcast, the log-softmax or a logsumexp temporary,
+    the gradient) and, under 16-bit autocast, the logits in that dtype. Measured on the CPU
+    (benchmarks/estimate_accuracy.py): plain 12.0 bytes per logit in fp32; fused 3.0 fp32 chunks in
+    fp32 and 3.5 with bf16 tensors (the previous chunk's tensors live until the next one is computed);
+    the 16-bit plain figure is the H200 measurement's (tests/test_estimate.py)."""
+    v, h = hf.vocab_size, hf.hidden_size
+    per_logit = 12 + (act_bytes if act_bytes != 4 else 0)
+    if not fused:
+        return tokens * v * per_logit
+    held = rows * h * act_bytes * 2  # the gradient w.r.t. the hidden states, and the shifted copy of them
+    head = v * h * 4 if head_trained else 0  # the fp32 lm_head gradient, kept from forward to backward
+    return min(FUSED_CHUNK, rows) * v * per_logit + held + head
+
+
+def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: Counts | None = None,
+             world_size: int = 1) -> Estimate:
     hf = hf_config or model_config(cfg)
-    total, trainable, linear = counts or count_parameters(cfg, hf)
+    counts = counts or count_parameters(cfg, hf)
+    total, trainable, linear = counts.total, counts.trainable, counts.linear
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else ("bf16" if device == "cuda" else "fp32")
     w_bytes = BYTES[dtype]
     method = methods.get(cfg.method.name)
@@ -138,24 +186,37 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: tuple
     kv = h * hf.num_key_value_heads // hf.num_attention_heads
     per_layer = 14 * h + 3 * kv + 4 * i
     per_layer += method.activation_overhead(cfg.method, h, i)  # LoRA's dropout copies, DoRA's base output
-    tokens = cfg.train.micro_batch_size * cfg.template.max_seq_len
-    tokens += cfg.train.micro_batch_size * method.virtual_tokens(cfg.method)  # prompt learning's virtual tokens
+    if device == "cpu" and getattr(cfg.method, "dropout", 0):
+        # CPU dropout multiplies by an fp32 noise tensor and keeps it for backward (CUDA's fused dropout keeps
+        # a 1-byte mask): each dropped-out input costs twice (measured, benchmarks/estimate_accuracy.py)
+        no_dropout = cfg.method.model_copy(update={"dropout": 0.0})
+        per_layer += method.activation_overhead(cfg.method, h, i) - method.activation_overhead(no_dropout, h, i)
+    mb = cfg.train.micro_batch_size
+    tokens = mb * cfg.template.max_seq_len
+    tokens += mb * method.virtual_tokens(cfg.method)  # prompt learning's virtual tokens
     if cfg.train.gradient_checkpointing:
         activations = tokens * act_bytes * (layers * h + 2 * per_layer)
         notes.append("gradient checkpointing: one layer's activations live at a time (~30% slower)")
     else:
         activations = tokens * act_bytes * layers * per_layer
-    logits = tokens * hf.vocab_size * (act_bytes + 4 + 4 + 4)
-    parts = {"weights": weights, "gradients": grads, "optimizer states": optimizer,
-             "activations": activations, "logits + loss": logits}
+    fused = cfg.train.fused_loss and counts.fused_ok and world_size == 1
+    if cfg.train.fused_loss and not fused:
+        why = "torchrun" if counts.fused_ok else (
+            "prompt learning" if method.virtual_tokens(cfg.method) else "an adapter on lm_head")
+        notes.append(f"train.fused_loss falls back to the full logits here ({why})")
+    # plain: logits at every position the base model sees (prompt tuning's virtual tokens included)
+    loss = loss_memory(tokens, mb * (cfg.template.max_seq_len - 1), hf, act_bytes, fused, counts.head_trained)
+    parts = {"weights": weights, "gradients": grads, "optimizer states": optimizer, "activations": activations,
+             ("loss (fused, chunked logits)" if fused else "logits + loss"): loss}
     if device == "cuda":
-        parts["CUDA context + allocator slack"] = 0.6 * GiB + 0.05 * (activations + logits)
-    return Estimate(parts, total + (trainable if adapter else 0), trainable, tokens, notes)
+        parts["CUDA context + allocator slack"] = 0.6 * GiB + 0.05 * (activations + loss)
+    return Estimate(parts, total + (trainable if adapter else 0), trainable, tokens, notes, fused)
 
 
-def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int = 3, hf_config=None) -> list[tuple[
-        list[str], Estimate]]:
-    """Setting changes (as dotted overrides) that bring the peak under `budget`, fewest and cheapest first."""
+def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int = 3, hf_config=None,
+                world_size: int = 1) -> list[tuple[list[str], Estimate]]:
+    """Setting changes (as dotted overrides) that bring the peak under `budget`, fewest and cheapest
+    first; each distinct set of changes once."""
     hf = hf_config or model_config(cfg)
     sizes = [cfg.train.micro_batch_size]
     while sizes[-1] > 1:
@@ -163,8 +224,11 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
     methods_to_try = [cfg.method.name] + [m for m in methods.LIGHTER if m != cfg.method.name and
                                           (not methods.get(m).needs_cuda or device == "cuda")]
     dtypes = [cfg.model.dtype] + (["bf16"] if cfg.model.dtype in ("fp32", "auto") and device == "cuda" else [])
-    found, counts = [], {}
-    for method, dtype, gc, mb in itertools.product(methods_to_try, dtypes, (False, True), sizes):
+    checkpointing = (True,) if cfg.train.gradient_checkpointing else (False, True)  # on already: stays on
+    fused_options = (True,) if cfg.train.fused_loss else (False, True)
+    found, seen, counts = [], set(), {}
+    for method, dtype, fused, gc, mb in itertools.product(methods_to_try, dtypes, fused_options, checkpointing,
+                                                          sizes):
         c = cfg.model_copy(deep=True)
         changes = []
         if method != cfg.method.name:
@@ -173,6 +237,9 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
         if dtype != cfg.model.dtype:
             c.model.dtype = dtype
             changes.append(f"model.dtype={dtype}")
+        if fused and not cfg.train.fused_loss:
+            c.train.fused_loss = True
+            changes.append("train.fused_loss=true")
         if gc and not cfg.train.gradient_checkpointing:
             c.train.gradient_checkpointing = True
             changes.append("train.gradient_checkpointing=true")
@@ -180,14 +247,15 @@ def suggestions(cfg: RunConfig, budget: float, device: str = "cuda", limit: int 
             accum = cfg.train.grad_accum * cfg.train.micro_batch_size // mb  # keep the global batch
             c.train.micro_batch_size, c.train.grad_accum = mb, accum
             changes += [f"train.micro_batch_size={mb}", f"train.grad_accum={accum}"]
-        if not changes:
+        if not changes or tuple(changes) in seen:
             continue
+        seen.add(tuple(changes))
         if method not in counts:  # building the meta model is the slow part: once per method
             counts[method] = count_parameters(c, hf)
-        est = estimate(c, device, hf, counts[method])
+        est = estimate(c, device, hf, counts[method], world_size)
         if est.peak <= budget:
             cost = (5 if method != cfg.method.name else 0) + (1 if dtype != cfg.model.dtype else 0) \
-                + (2 if gc else 0) + sizes.index(mb)
+                + (2 if gc and not cfg.train.gradient_checkpointing else 0) + sizes.index(mb)
             found.append((cost, changes, est))
     found.sort(key=lambda x: (x[0], x[2].peak))
     return [(changes, est) for _, changes, est in found[:limit]]
