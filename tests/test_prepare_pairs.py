@@ -122,3 +122,19 @@ def test_length_measures_a_pair_by_its_longer_side_not_both_answers():
     assert not isinstance(step("length", max_chars=70)(ex), Drop)
     d = step("length", max_chars=66)(ex)
     assert isinstance(d, Drop) and d.detail == "67 characters > 66"
+
+
+def test_token_length_measures_a_pair_by_its_longer_side(tiny_model_dir):
+    from tunesmith.prepare.steps.model_filters import TokenLengthStep
+    from tunesmith.text.render import render
+    from tunesmith.text.templates import get_template
+    from transformers import AutoTokenizer
+
+    short, long = "ok", "a much longer rejected answer " * 4
+    ex = pair("Say it.", short, long)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    n = len(render(ex.with_answer(ex.rejected), get_template("llama2", tok), tok, max_seq_len=10**9).input_ids)
+    opts = dict(step="token_length", model={"path": str(tiny_model_dir)}, template="llama2", truncation="drop")
+    assert not isinstance(TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n))(ex), Drop)
+    d = TokenLengthStep(TokenLengthStep.Options(**opts, max_seq_len=n - 1))(ex)  # the chosen side alone fits
+    assert isinstance(d, Drop) and d.detail == f"{n} tokens > max_seq_len {n - 1}"

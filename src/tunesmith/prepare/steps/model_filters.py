@@ -108,7 +108,7 @@ class TokenLengthStep(Step):
         counted = examples if self.system is None else [
             e if e.system is not None else Example(e.turns, self.system, e.meta) for e in examples]
         out: list[Example | Drop] = []
-        for example, fit in zip(examples, self.fitting.fits(counted)):
+        for example, fit in zip(examples, self._fits(counted)):
             if not fit.fits:
                 cuttable = self.truncation == "cut_oldest" and len(example.turns) > 2
                 out.append(Drop("too_many_tokens", f"{fit.length} tokens" + (
@@ -124,6 +124,19 @@ class TokenLengthStep(Step):
                 out.append(example)
         self._tally(counted)
         return out
+
+    def _fits(self, examples: list[Example]) -> list:
+        """How each record fits; a preference pair fits as its longer side (the prompt with one answer), which
+        is what decides its truncation in training (text.render_pair)."""
+        views, at = [], []
+        for e in examples:
+            at.append(len(views))
+            views.append(e if e.rejected is None else Example(e.turns, e.system, e.meta))
+            if e.rejected is not None:
+                views.append(e.with_answer(e.rejected))
+        fits = self.fitting.fits(views)
+        return [fits[i] if e.rejected is None else max(fits[i], fits[i + 1], key=lambda f: f.length)
+                for e, i in zip(examples, at)]
 
     def _tally(self, examples: list[Example]) -> None:
         """Which tokenizer counted, and its tokens per Chinese character on (a sample of) these records."""
