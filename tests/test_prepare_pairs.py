@@ -1,6 +1,8 @@
 """`data prepare` on preference pairs: every step sees both answers, a PII value in either answer is masked
-in both, a pair goes when its prompt or either answer would, dedup keys on prompt + chosen (never the
-rejected answer), answers a step left equal are dropped with a reason, and the output stays pairs."""
+in both, a pair goes when its prompt or its chosen answer would (or personal data set to drop is in either
+answer), while a rejected answer that a style rule would drop (AI talk, a loop) is the pair's contrast: kept
+and flagged. Dedup keys on prompt + chosen (never the rejected answer), answers a step left equal are
+dropped with a reason, and the output stays pairs."""
 
 from __future__ import annotations
 
@@ -46,19 +48,34 @@ def test_clean_all_fields_reaches_the_rejected_answer():
     assert out.rejected.content == "It is green."
 
 
-def test_a_pair_is_dropped_when_either_answer_is():
-    quality = step("quality")
-    assert not isinstance(quality(pair("Name a colour.", "Blue.", "Green.")), Drop)
-    dropped = quality(pair("Name a colour.", "Blue.", "……！"))
-    assert isinstance(dropped, Drop) and dropped.reason == "trivial_output"
-    assert dropped.detail.startswith("rejected answer:")
+def test_a_bad_chosen_answer_drops_the_pair():
     looped = "I like it. " * 30
-    assert isinstance(quality(pair("Do you like tea?", looped, "Yes, green tea mostly.")), Drop)
-    machine = step("machine_text")
-    assert not isinstance(machine(pair("Tell me a joke.", "Why did the chicken cross the road?", "No jokes.")), Drop)
-    d = machine(pair("Tell me a joke.", "Why did the chicken cross the road?",
-                     "As an AI language model, I cannot tell jokes."))
+    assert isinstance(step("quality")(pair("Do you like tea?", looped, "Yes, green tea mostly.")), Drop)
+    d = step("machine_text")(pair("Tell me a joke.", "As an AI language model, I cannot tell jokes.", "Why not?"))
     assert isinstance(d, Drop) and d.reason == "ai_identity"
+
+
+def test_a_bad_rejected_answer_is_the_contrast_so_the_pair_is_kept_and_flagged():
+    # What preference data is made of (dpo_*_demo): a plain answer preferred over an AI hedge or a refusal.
+    quality, machine = step("quality"), step("machine_text")
+    assert not isinstance(quality(pair("Name a colour.", "Blue.", "Green.")), Drop)
+    kept = quality(pair("Name a colour.", "Blue.", "……！"))
+    assert not isinstance(kept, Drop)
+    assert [(f["step"], f["reason"]) for f in kept.meta["flags"]] == [("quality", "rejected:trivial_output")]
+    assert not isinstance(machine(pair("Tell me a joke.", "Why did the chicken cross the road?", "No jokes.")), Drop)
+    kept = machine(pair("Tell me a joke.", "Why did the chicken cross the road?",
+                        "As an AI language model, I cannot tell jokes."))
+    assert not isinstance(kept, Drop) and kept.meta["flags"][0]["reason"] == "rejected:ai_identity"
+    assert machine.stats.flagged["rejected:ai_identity"] == 1
+    # rejected: drop asks for the stricter rule
+    d = step("quality", rejected="drop")(pair("Name a colour.", "Blue.", "……！"))
+    assert isinstance(d, Drop) and d.reason == "trivial_output" and d.detail.startswith("rejected answer:")
+    d = step("machine_text", rejected="drop")(pair("Tell me a joke.", "Why did the chicken cross the road?",
+                                                   "As an AI language model, I cannot tell jokes."))
+    assert isinstance(d, Drop) and d.reason == "ai_identity"
+
+
+def test_personal_data_in_either_answer_drops_when_its_action_is_drop():
     pii = step("pii", actions={"id_card": "drop"})
     d = pii(pair("核对身份", "好的，请稍等。", "你的身份证号是 11010519491231002X"))
     assert isinstance(d, Drop) and d.reason == "id_card"
@@ -104,12 +121,13 @@ def test_prepare_keeps_pairs_and_reports_drops(tmp_path):
     cfg = load_config(None, [f"inputs=[{src}]", f"steps={steps}", f"output.path={tmp_path / 'out' / 'train.jsonl'}",
                              "output.format=sharegpt"])
     result = prepare(cfg, progress=False)
-    assert (result.read, result.kept) == (5, 2)
+    assert (result.read, result.kept) == (5, 3)
     assert detect(result.output) == "sharegpt-pair"
     kept = [e for e in read(result.output)]
     assert all(e.is_pair for e in kept)
     assert "<PHONE>" in kept[1].output and kept[0].rejected.content == "A car."
-    assert result.drops == {"read/unreadable": 1, "machine_text/ai_identity": 1, "dedup_exact/exact_duplicate": 1}
+    assert result.drops == {"read/unreadable": 1, "dedup_exact/exact_duplicate": 1}
+    assert result.flags == {"machine_text/rejected:ai_identity": 1}  # the AI talk is the rejected side: kept
     rejected = [json.loads(x) for x in result.rejected_path.read_text(encoding="utf-8").splitlines()]
     assert any("same text" in r["detail"] for r in rejected if r["step"] == "read")
     changes = [json.loads(x) for x in result.changes_path.read_text(encoding="utf-8").splitlines()]

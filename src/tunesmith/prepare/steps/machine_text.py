@@ -36,6 +36,7 @@ translations at any useful precision (see benchmarks/machine_text_eval.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import regex
 from pydantic import Field, field_validator
@@ -67,6 +68,10 @@ class MachineTextOptions(StepOptions):
         "self-identity in them is flagged, not dropped."))
     phrases: list[str] = Field(default_factory=list, description="Your own phrases that drop a record on one hit.")
     lexicons: list[str] = Field(default_factory=list, description="Your own phrase files (one phrase per line).")
+    rejected: Literal["flag", "drop"] = Field("flag", description=(
+        "Preference pairs, when a rule fires on the REJECTED answer only: flag (keep the pair; a rejected answer\n"
+        "full of AI boilerplate, a refusal or a loop is the contrast preference tuning learns from) or drop.\n"
+        "A rule firing on the chosen answer always drops the pair."))
     translationese_min: int = Field(0, ge=0, description=(
         "Experimental, off (0): drop when this many different translationese markers appear. On our labelled\n"
         "machine-translated Chinese its markers catch few translations; measure on your data before using it."))
@@ -118,14 +123,21 @@ class MachineTextStep(Step):
         markers: set[str] = set()
         flags: dict[str, str] = {}
         tools = self.options.keep_tool_boundaries and _declares_tools(example)
-        for text, asked in self._texts(example):
+        texts = self._texts(example)
+        # A pair's rejected answer comes last: AI talk there is what the pair teaches to avoid (`rejected: flag`).
+        rejected_at = len(texts) - 1 if self._reads_rejected(example) and self.options.rejected == "flag" else None
+        for at, (text, asked) in enumerate(texts):
             if not text:
                 continue
+            verdict = None
             if self._custom is not None:
                 for m in self._custom.find(text):
-                    self.stats.counts["custom"] += 1
-                    return Drop("custom", m.phrase)
-            verdict = self._judge(text, asked, tools)
+                    verdict = Drop("custom", m.phrase)
+                    break
+            verdict = verdict or self._judge(text, asked, tools)
+            if isinstance(verdict, Drop) and at == rejected_at:
+                flags.setdefault(f"rejected:{verdict.reason}", verdict.detail)
+                continue
             if isinstance(verdict, Drop):
                 self.stats.counts[verdict.reason] += 1
                 return verdict
@@ -140,13 +152,15 @@ class MachineTextStep(Step):
             self.flag(example, reason, detail)
         return example
 
+    def _reads_rejected(self, example: Example) -> bool:
+        return example.rejected is not None and ("all" in self._fields or "output" in self._fields)
+
     def _texts(self, example: Example) -> list[tuple[str, Turn | None]]:
         """(text, the user turn it answers): each chosen answer with the user turn before it; any other
         chosen text (system, instruction, input) with none."""
         turns = example.turns
         # A pair's rejected answer replies to the same user turn as the chosen one: read with "output".
-        other = example.rejected.content if example.rejected is not None and (
-            "all" in self._fields or "output" in self._fields) else None
+        other = example.rejected.content if self._reads_rejected(example) else None
         if self._fields == ("output",):  # the default: the last answer only
             for i in range(len(turns) - 1, -1, -1):
                 if turns[i].role == "assistant":

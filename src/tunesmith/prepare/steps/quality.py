@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from typing import Literal
+
 from pydantic import Field
 
 from tunesmith.records.example import Example, FieldName
@@ -53,6 +55,10 @@ class QualityOptions(StepOptions):
         "or a piece repeated back to back)."))
     max_special_ratio: float = Field(0.35, gt=0, le=1, description=(
         "Drop texts with more than this share of symbols (code, tables and URLs excluded)."))
+    rejected: Literal["flag", "drop"] = Field("flag", description=(
+        "Preference pairs, when a rule fires on the REJECTED answer only: flag (keep the pair; a rejected answer\n"
+        "full of AI boilerplate, a refusal or a loop is the contrast preference tuning learns from) or drop.\n"
+        "A rule firing on the chosen answer always drops the pair."))
 
 
 @register
@@ -65,15 +71,19 @@ class QualityStep(Step):
     def apply(self, example: Example) -> Example | Drop:
         if example.rejected is None:
             return self._judge(example)
-        # A pair: each answer is judged as the record it makes with the prompt; either one failing drops the
-        # pair (it needs two answers worth comparing), and answers that a step left equal prefer nothing.
+        # A pair: each answer is judged as the record it makes with the prompt. A bad chosen answer drops the
+        # pair; a bad rejected one is what the pair teaches to avoid, so it is flagged (`rejected: flag`).
+        # Answers that a step left equal prefer nothing.
         if same_answers(example.output, example.rejected.content):
             return Drop("same_answers", repr(example.output[:80]))
-        for side, view in (("chosen", Example(example.turns, example.system, example.meta)),
-                           ("rejected", example.with_answer(example.rejected))):
-            verdict = self._judge(view)
-            if isinstance(verdict, Drop):
-                return Drop(verdict.reason, f"{side} answer: {verdict.detail}")
+        chosen = self._judge(Example(example.turns, example.system, example.meta))
+        if isinstance(chosen, Drop):
+            return Drop(chosen.reason, f"chosen answer: {chosen.detail}")
+        rejected = self._judge(example.with_answer(example.rejected))
+        if isinstance(rejected, Drop):
+            if self.options.rejected == "drop":
+                return Drop(rejected.reason, f"rejected answer: {rejected.detail}")
+            self.flag(example, f"rejected:{rejected.reason}", rejected.detail)
         return example
 
     def _judge(self, example: Example) -> Example | Drop:
