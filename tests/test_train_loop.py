@@ -185,6 +185,27 @@ def test_resume_refuses_a_changed_config(tiny_model_dir, tmp_path):
         train(cfg, samples=data, progress=False, resume=str(tmp_path / "run" / "checkpoints" / "step-2"))
 
 
+def test_resume_takes_a_key_added_since_the_checkpoint_as_its_default(tiny_model_dir, tmp_path):
+    """A checkpoint written before train.objective (and its options) existed still resumes; a key that
+    changed is still refused."""
+    import yaml
+
+    data = samples(8)
+    cfg = config(tiny_model_dir, tmp_path / "run", max_steps=4, save_every=2, micro_batch_size=2)
+    train(cfg, samples=data, progress=False)
+    step2 = tmp_path / "run" / "checkpoints" / "step-2"
+    state = json.loads((step2 / "state.json").read_text())
+    written = yaml.safe_load(state["config"])
+    for key in ("objective", "beta", "label_smoothing", "simpo_gamma"):
+        written["train"].pop(key)
+    state["config"] = yaml.safe_dump(written)
+    (step2 / "state.json").write_text(json.dumps(state))
+    assert train(cfg, samples=data, progress=False, resume=str(step2)).steps == 4
+    cfg.train.lr = 5e-3
+    with pytest.raises(ConfigError, match="train.lr"):
+        train(cfg, samples=data, progress=False, resume=str(step2))
+
+
 @pytest.mark.parametrize("override, message", [
     ({"train": {"precision": "fp16"}}, "needs a CUDA GPU"),
     ({"model": {"attn_implementation": "flash_attention_2"}}, "needs a CUDA GPU"),

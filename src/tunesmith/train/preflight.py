@@ -97,6 +97,10 @@ def check_resumable(cfg: RunConfig, state: dict) -> None:
     then, now = yaml.safe_load(state["config"]), yaml.safe_load(to_yaml(cfg, comments=False))
     if isinstance(then.get("method"), dict):  # written before each method had its own keys: it held every method's
         then["method"] = methods.written_before_the_union(then["method"])
+    try:  # a key added since the checkpoint was written (train.objective) counts as its default
+        then = yaml.safe_load(to_yaml(RunConfig.model_validate(then), comments=False))
+    except ValueError:
+        pass  # a key that is gone or invalid now: compared as written, so the message names it
     free = {"log_every", "eval_every", "save_every", "keep_checkpoints"}
     for block in ("model", "data", "template", "method", "train"):
         for key in sorted(set(then.get(block, {})) | set(now.get(block, {}))):
