@@ -60,11 +60,25 @@ def test_prompt_learning_keeps_the_plain_path(tiny_model_dir, method):
     assert split_head(_model(tiny_model_dir, method)) is None
 
 
-def test_training_losses_match_with_and_without_fused_loss(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("method", ["lora", "adalora"])  # adalora: its orthogonal regulariser on both paths
+def test_training_losses_match_with_and_without_fused_loss(tiny_model_dir, tmp_path, method):
     data = samples(8, seed=5)
     common = dict(max_steps=3, warmup_ratio=0, micro_batch_size=4, group_by_length=False)
-    plain = train(config(tiny_model_dir, tmp_path / "plain", "lora", fused_loss=False, **common), samples=data,
-                  progress=False)
-    fused = train(config(tiny_model_dir, tmp_path / "fused", "lora", fused_loss=True, **common), samples=data,
-                  progress=False)
-    assert fused.losses == pytest.approx(plain.losses, rel=1e-5)
+    runs = {}
+    for fused in (False, True):
+        cfg = config(tiny_model_dir, tmp_path / f"fused-{fused}", method, fused_loss=fused, **common)
+        if method == "adalora":
+            cfg.method.r = 8  # above target_r: ranks to prune
+        runs[fused] = train(cfg, samples=data, progress=False)
+    assert runs[True].losses == pytest.approx(runs[False].losses, rel=1e-5)
+
+
+def test_adaloras_regulariser_is_pefts(tiny_model_dir):
+    """The term the loop adds where PEFT's forward is bypassed is the one that forward adds."""
+    model = _model(tiny_model_dir, "adalora")
+    batch = pad_batch(samples(4, seed=2), 0)
+    with_labels = model(**batch).loss                                   # PEFT adds the regulariser here
+    plain = model.base_model.model(**batch).loss                        # the LoRA model without it
+    reg = methods.get("adalora").regulariser(model)
+    assert float(reg) > 0
+    torch.testing.assert_close(with_labels, plain + reg)

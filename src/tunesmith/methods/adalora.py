@@ -84,6 +84,19 @@ class AdaLora(Method):
         # AdaLoRA prunes ranks from the gradients' importance: after the step, before zero_grad.
         model.base_model.update_and_allocate(step)
 
+    def regulariser(self, model):
+        # AdaLoraModel.forward's orthogonal regulariser (PEFT adds it to outputs.loss when labels are given):
+        # mean over the adapted A and B of ||A A^T - I||_F and ||B^T B - I||_F, times orth_reg_weight.
+        import torch
+
+        adapter = model.base_model.trainable_adapter_name
+        terms = []
+        for n, p in model.base_model.model.named_parameters():
+            if ("lora_A" in n or "lora_B" in n) and adapter in n:
+                cov = p @ p.T if "lora_A" in n else p.T @ p
+                terms.append(torch.norm(cov - torch.eye(*cov.shape, device=cov.device, dtype=cov.dtype), p="fro"))
+        return model.peft_config[adapter].orth_reg_weight * torch.stack(terms).mean() if terms else 0.0
+
     def checkpoint_state(self, model):
         allocator = getattr(getattr(model, "base_model", None), "rankallocator", None)
         if allocator is None:

@@ -76,6 +76,11 @@ class Method:
     def after_optimizer_step(self, model: nn.Module, step: int) -> None:
         """Called with the unwrapped model after each optimizer step, before the gradients are zeroed."""
 
+    def regulariser(self, model: nn.Module):
+        """A loss term the method's PEFT forward adds only when labels reach it (AdaLoRA's orthogonality);
+        the loop adds it where its loss bypasses that forward (the fused loss, preference objectives)."""
+        return 0.0
+
     def checkpoint_state(self, model: nn.Module) -> dict | None:
         """State beyond the weights and the optimizer that an exact resume needs (None: nothing)."""
         return None

@@ -151,6 +151,8 @@ def train(cfg: RunConfig, *, resume: str | bool | None = None, overwrite: bool =
                 step_tokens += int(sum(len(samples[i]) for row in micro for i in row))
                 with distributed.no_sync(model, last_micro=k == len(mine) - 1), autocast(d.device, autocast_dtype):
                     micro_loss, micro_stats = objective.loss(model, batch, norm, fused)
+                    if fused is not None or objective.pairs:  # not through PEFT's forward, which adds it itself
+                        micro_loss = micro_loss + method.regulariser(peft_model)
                     # DDP and FSDP average gradients over processes; the window normaliser already covers
                     # every process, so undo that average.
                     loss = micro_loss * d.world_size
