@@ -208,6 +208,8 @@ def test_the_form_is_runconfig(client):
     assert keys == expected
     method = next(f for s in schema["sections"] for f in s["fields"] if f["key"] == "method.name")
     assert method["kind"] == "choice" and "lora" in method["choices"] and "adalora" in method["choices"]
+    objective = next(f for s in schema["sections"] for f in s["fields"] if f["key"] == "train.objective")
+    assert objective["main"] and objective["choices"] == ["sft", "dpo", "ipo", "simpo", "orpo"]  # alignment tuning
 
 
 @pytest.mark.parametrize("changes, field, says", [

@@ -50,8 +50,8 @@ METHOD_FIELDS = {key: used for key, (_, used) in METHOD_OPTIONS.items()}
 MAIN_FIELDS = {
     "model.path", "model.dtype", "data.train", "data.val_split", "template.name", "template.system",
     "template.max_seq_len", "method.name", *METHOD_FIELDS, "train.epochs", "train.max_steps", "train.micro_batch_size",
-    "train.grad_accum", "train.lr", "train.eval_every", "train.save_every", "train.gradient_checkpointing",
-    "output_dir",
+    "train.grad_accum", "train.lr", "train.objective", "train.beta", "train.eval_every", "train.save_every",
+    "train.gradient_checkpointing", "output_dir",
 }
 
 
