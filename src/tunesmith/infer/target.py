@@ -20,6 +20,7 @@ from typing import Iterator
 from tunesmith.records.example import Example, Turn
 from tunesmith.errors import DataError, ModelLoadError
 from tunesmith.runs.config import RunConfig
+from tunesmith.runs.folder import is_run
 
 
 @dataclass
@@ -100,10 +101,6 @@ def messages_to_example(messages: list[dict], default_system: str | None = None)
     return Example(turns, system)
 
 
-def is_run_dir(path: str | Path) -> bool:
-    return (Path(path) / "config.yaml").is_file()
-
-
 def open_target(spec: str | Path, *, template: str | None = None, dtype: str | None = None,
                 device=None) -> Target:
     """A run folder (has config.yaml) or a plain model (folder, .gguf, embedded name, hub id).
@@ -129,7 +126,7 @@ def open_target(spec: str | Path, *, template: str | None = None, dtype: str | N
 def _open(spec: str | Path, path: Path, template: str | None, dtype: str | None, device) -> Target:
     from tunesmith.text.templates import get_template
 
-    if is_run_dir(path):
+    if is_run(path):
         from tunesmith.runs.folder import load_trained
 
         model, tokenizer, run = load_trained(path, device=device)

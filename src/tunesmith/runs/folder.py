@@ -60,6 +60,11 @@ class RunFolder:
         return (self.adapter / "adapter_config.json").is_file() or (self.model / "config.json").is_file()
 
 
+def is_run(path: str | Path) -> bool:
+    """Whether `path` is a run folder (what every command that takes "a run or a model" asks first)."""
+    return (Path(path) / "config.yaml").is_file()
+
+
 def manifest(cfg: RunConfig, data_files: list[str], extra: dict | None = None) -> dict:
     return {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

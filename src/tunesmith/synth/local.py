@@ -58,9 +58,9 @@ class LocalBackend:
 
 def _default_template(path: str) -> str | None:
     """None (the run's own, or the tokenizer's chat template) unless a plain model has no chat template."""
-    from tunesmith.infer.target import is_run_dir
+    from tunesmith.runs.folder import is_run
 
-    if is_run_dir(path):
+    if is_run(path):
         return None
     from tunesmith.config import ModelConfig, validate
     from tunesmith.model.load import load_tokenizer
@@ -73,10 +73,10 @@ def _fingerprint(path: str) -> str:
     """Where the weights are plus a stamp of their files: retraining into the same folder must not
     reuse answers the old weights gave."""
     from tunesmith.config import ModelConfig, validate
-    from tunesmith.infer.target import is_run_dir
+    from tunesmith.runs.folder import is_run
     from tunesmith.model.load import resolve
 
-    if is_run_dir(path):
+    if is_run(path):
         location = Path(path).expanduser()
     else:
         source = resolve(validate(ModelConfig, {"path": path}, "backend.path"))

@@ -55,19 +55,20 @@ def targets(request: Request) -> dict:
 
 
 def _open(root: Path, spec: str, template: str):
-    from tunesmith.infer.target import is_run_dir, open_target
+    from tunesmith.infer.target import open_target
+    from tunesmith.runs.folder import is_run
 
     if not spec.strip():
         raise FieldError("target", "choose a run folder or a model")
     where = name_or_path(root, spec, "target")
-    field = "template" if template and not is_run_dir(where) else "target"
+    field = "template" if template and not is_run(where) else "target"
     with blame(field):
         try:
             return _targets.get_or_make((where, template or None),
-                                        lambda: open_target(where, template=None if is_run_dir(where) else
+                                        lambda: open_target(where, template=None if is_run(where) else
                                                             (template or None)))
         except TunesmithError as e:
-            if "template" in e.message and field == "target" and not is_run_dir(where):
+            if "template" in e.message and field == "target" and not is_run(where):
                 raise FieldError("template", e.message, e.hint or "choose a template such as llama2") from None
             raise
 

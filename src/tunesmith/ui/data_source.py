@@ -77,7 +77,9 @@ def _read_folder(p: Path, root: Path) -> Source:
         if f.exists() and not inside(root, f):
             raise FieldError("path", f"{f} is outside the ui root {root}", "a symlink points out of the root")
     if not report_path.is_file():
-        hint = ("this is a run folder: open it in the Train tab" if (p / "config.yaml").is_file()
+        from tunesmith.runs.folder import is_run
+
+        hint = ("this is a run folder: open it in the Train tab" if is_run(p)
                 else "open a data file, or the folder `data prepare` wrote report.json into")
         raise FieldError("path", f"{p} is a folder without report.json", hint)
     try:

@@ -123,7 +123,9 @@ class Jobs:
 
     # -- listing and watching ----------------------------------------------------------------------
     def runs(self, runs_dir: Path) -> list[Path]:
-        found = {str(p.resolve()): p for p in runs_dir.glob("*") if p.is_dir() and (p / "config.yaml").is_file()}
+        from tunesmith.runs.folder import is_run
+
+        found = {str(p.resolve()): p for p in runs_dir.glob("*") if is_run(p)}
         for marker in runs_dir.glob("*.ui.json"):  # launched, maybe not started writing yet
             run = marker.with_name(marker.name[:-len(".ui.json")])
             found.setdefault(str(run.resolve()), run)
