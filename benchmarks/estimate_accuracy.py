@@ -23,7 +23,8 @@ the peak of a micro-batch.
 Measured here (2 shared cores, 2026-12-03; estimate in MiB from the committed constants / measured MiB):
     tiny lora fused 472/534 (0.88)   tiny lora plain 1595/1660 (0.96)   tiny prompt (plain) 1593/1589 (1.00)
     tiny full fused 495/502 (0.99)   tiny full plain 1611/1635 (0.99)
-    smollm2 lora fused 6978/7741 (0.90)   smollm2 adalora fused 6959/7884 (0.88, --steps 1)
+    smollm2 lora fused 6978/7741 (0.90)   smollm2 lora plain 7545/8222 (0.92)
+    smollm2 adalora fused 6959/7884 (0.88, --steps 1)   smollm2 prompt (plain) 5220/4190 (1.25, --steps 1)
     smollm2 full fused 6211/4962 (1.25: the estimate adds every gradient to every activation; in backward
     the gradients grow while the activations are freed)
 """
