@@ -129,9 +129,10 @@ def stop(request: Request, body: RunRequest) -> dict:
 def resume(request: Request, body: RunRequest) -> dict:
     run_dir = _run_dir(request, body.dir)
     config = run_dir / "config.yaml"
+    if config.is_file():  # first: a config planted in the folder is held to the form's rules, resumable or not
+        train_form.check_saved_config(config, _root(request))
     refused = _jobs(request).why_not_resumable(run_dir)
     if refused:
         raise FieldError("run", *refused)
-    train_form.check_saved_config(config, _root(request))  # a config planted in the folder is held to the form's rules
     argv = _jobs(request).launch(run_dir, config, resume=True)
     return {"dir": body.dir, "command": " ".join(argv)}
