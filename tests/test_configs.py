@@ -63,8 +63,7 @@ SMOLLM2_SHAPE = dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=
                      num_key_value_heads=3, head_dim=64, vocab_size=49152, tie_word_embeddings=True)
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.startswith("smollm2") and p.stem != "smollm2-dpo"],
-                         ids=lambda p: p.stem)  # the estimate does not model DPO's pairs and reference pass
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.stem.startswith("smollm2")], ids=lambda p: p.stem)
 def test_smollm2_config_fits_a_16gb_machine_on_cpu(path):
     """The configs a laptop user starts from: the estimated peak on CPU (worst case: every micro-batch
     max_seq_len long) is at most 10 GiB of the 14.9 GiB in 16 GB; the OS, the Python runtime (~0.7 GiB)

@@ -210,3 +210,28 @@ def test_free_memory_reads_the_machine():
 
     free = memory_check.free_memory("cpu")
     assert free is not None and 0 < free < 1 << 50
+
+
+def test_a_preference_objective_counts_two_rows_per_pair_and_the_answers_log_probs():
+    """DPO's micro-batch of B pairs is one forward of 2B rows, and its loss takes log-probs at every answer
+    token at once (not chunked); the reference adds nothing at the peak (adapters off / cached)."""
+    from transformers import LlamaConfig
+
+    from tunesmith.train import estimate as est
+
+    shape = LlamaConfig(vocab_size=32000, hidden_size=512, intermediate_size=1376, num_hidden_layers=4,
+                        num_attention_heads=8, num_key_value_heads=8)
+    sft = RunConfig.model_validate({"model": {"path": "x", "dtype": "fp32"}, "template": {"max_seq_len": 256},
+                                    "train": {"micro_batch_size": 2}})
+    dpo = sft.model_copy(deep=True)
+    dpo.train.objective = "dpo"
+    a, b = est.estimate(sft, "cpu", shape), est.estimate(dpo, "cpu", shape)
+    assert b.parts["activations"] == 2 * a.parts["activations"]
+    answers = b.parts["loss (answer log-probs)"]
+    assert answers == 2 * 2 * 255 * 32000 * 12  # 2B rows x (T - 1) positions x vocab x 12 bytes per logit
+    assert any("reference: a no-grad forward with the adapters off" in n for n in b.notes)
+    from tunesmith import methods
+
+    full = dpo.model_copy(deep=True)
+    full.method = methods.options(name="full")
+    assert any("cached by one pass" in n for n in est.estimate(full, "cpu", shape).notes)

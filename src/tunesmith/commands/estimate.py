@@ -47,7 +47,9 @@ def run(args) -> int:
     tc = cfg.train
     print(f"model {cfg.model.path}: {e.total_params / 1e6:,.1f}M parameters; method {cfg.method.name}: "
           f"{e.trainable_params / 1e6:,.2f}M trainable ({share:.2f}%)")
-    print(f"micro-batch {tc.micro_batch_size} x {cfg.template.max_seq_len} tokens, grad_accum {tc.grad_accum}, "
+    rows = f"{tc.micro_batch_size} pair(s) = {2 * tc.micro_batch_size} rows" if tc.objective != "sft" \
+        else f"{tc.micro_batch_size}"
+    print(f"micro-batch {rows} x {cfg.template.max_seq_len} tokens, grad_accum {tc.grad_accum}, "
           f"gradient checkpointing {'on' if tc.gradient_checkpointing else 'off'}, on {args.device}")
     print()
     for name, value in e.parts.items():

@@ -156,6 +156,24 @@ def loss_memory(tokens: int, rows: int, hf, act_bytes: int, fused: bool, head_tr
     return min(FUSED_CHUNK, rows) * v * per_logit + held + head
 
 
+def preference_loss_memory(cfg: RunConfig, method, tokens: int, rows: int, hf, act_bytes: int, fused: bool,
+                           notes: list[str]) -> float:
+    """A preference objective's loss (train/preference.py): log-probs at every answer token of the 2B rows,
+    not chunked (logits, log-softmax and their gradient in fp32: `rows` of them at worst), after the full
+    B x T x V logits where the fused path cannot apply. The reference costs no memory at the peak: adapter
+    methods run it as a no-grad forward with the adapters off, full and freeze read log-probs cached by one
+    pass before step 1; simpo and orpo have none."""
+    from tunesmith.train.objectives import USES_REFERENCE
+
+    per_logit = 12 + (act_bytes if act_bytes != 4 else 0)
+    answers = rows * hf.vocab_size * per_logit
+    if cfg.train.objective in USES_REFERENCE:
+        how = ("a no-grad forward with the adapters off per micro-batch (+~1/3 step time)"
+               if method.saves == "adapter" else "log-probabilities cached by one pass over the pairs before step 1")
+        notes.append(f"train.objective={cfg.train.objective}: each pair is 2 rows (chosen, rejected); reference: {how}")
+    return answers if fused else answers + tokens * hf.vocab_size * per_logit
+
+
 def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: Counts | None = None,
              world_size: int = 1) -> Estimate:
     hf = hf_config or model_config(cfg)
@@ -191,7 +209,8 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: Count
         # a 1-byte mask): each dropped-out input costs twice (measured, benchmarks/estimate_accuracy.py)
         no_dropout = cfg.method.model_copy(update={"dropout": 0.0})
         per_layer += method.activation_overhead(cfg.method, h, i) - method.activation_overhead(no_dropout, h, i)
-    mb = cfg.train.micro_batch_size
+    pairs = cfg.train.objective != "sft"
+    mb = cfg.train.micro_batch_size * (2 if pairs else 1)  # rows: a pair is its chosen and its rejected answer
     tokens = mb * cfg.template.max_seq_len
     tokens += mb * method.virtual_tokens(cfg.method)  # prompt learning's virtual tokens
     if cfg.train.gradient_checkpointing:
@@ -206,8 +225,12 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: Count
         notes.append(f"train.fused_loss falls back to the full logits here ({why})")
     # plain: logits at every position the base model sees (prompt tuning's virtual tokens included)
     loss = loss_memory(tokens, mb * (cfg.template.max_seq_len - 1), hf, act_bytes, fused, counts.head_trained)
+    if pairs:
+        loss = preference_loss_memory(cfg, method, tokens, mb * (cfg.template.max_seq_len - 1), hf, act_bytes,
+                                      fused, notes)
     parts = {"weights": weights, "gradients": grads, "optimizer states": optimizer, "activations": activations,
-             ("loss (fused, chunked logits)" if fused else "logits + loss"): loss}
+             ("loss (answer log-probs)" if pairs else
+              "loss (fused, chunked logits)" if fused else "logits + loss"): loss}
     if device == "cuda":
         parts["CUDA context + allocator slack"] = 0.6 * GiB + 0.05 * (activations + loss)
     return Estimate(parts, total + (trainable if adapter else 0), trainable, tokens, notes, fused)
