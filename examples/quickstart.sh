@@ -34,5 +34,6 @@ echo "== 5. tuned vs base on held-out questions it never saw (loss, BLEU/ROUGE, 
 tunesmith eval runs/quickstart --data examples/eval/pip_heldout.jsonl --base
 
 echo "== 6. general ability kept? tuned vs base on general questions it never saw, and multiple choice"
+# 2-shot: at 0 shots a 135M model answers multiple choice near chance, which could hide a loss
 tunesmith eval runs/quickstart --data examples/eval/general_heldout.jsonl --choice examples/eval/general --base \
-  --max-new-tokens 32
+  --shots 2 --max-new-tokens 32
