@@ -45,6 +45,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 grad_hidden[idx] = g @ weight
             if grad_weight is not None:
                 grad_weight += (g.t() @ h).float()
+            del logits, probs, g, lse  # before the next chunk's logits exist: one chunk at a time, not two
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
         return total

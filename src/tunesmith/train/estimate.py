@@ -145,7 +145,8 @@ def loss_memory(tokens: int, rows: int, hf, act_bytes: int, fused: bool, head_tr
     Per logit: three fp32 tensors (the logits or their upcast, the log-softmax or a logsumexp temporary,
     the gradient) and, under 16-bit autocast, the logits in that dtype. Measured on the CPU
     (benchmarks/estimate_accuracy.py): plain 12.0 bytes per logit in fp32; fused 3.0 fp32 chunks in
-    fp32 and 3.5 with bf16 tensors (the previous chunk's tensors live until the next one is computed);
+    fp32 and 3.5 with bf16 tensors, measured while the previous chunk's tensors lived until the next one
+    was computed (kernels/linear_ce.py now frees them first: ~2 chunks, so this errs by ~1 on the safe side);
     the 16-bit plain figure is the H200 measurement's (tests/test_estimate.py)."""
     v, h = hf.vocab_size, hf.hidden_size
     per_logit = 12 + (act_bytes if act_bytes != 4 else 0)
