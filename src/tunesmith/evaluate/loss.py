@@ -44,7 +44,7 @@ def masked_loss(model, rendered, pad_id: int, *, batch_size: int = 4, progress: 
                 desc: str = "loss") -> LossResult:
     from tqdm.auto import tqdm
 
-    total, count, per_record = 0.0, 0, []
+    total, count = 0.0, 0
     order = sorted(range(len(rendered)), key=lambda i: -len(rendered[i].input_ids))
     losses: dict[int, float] = {}
     tokens: dict[int, int] = {}

@@ -225,10 +225,9 @@ def estimate(cfg: RunConfig, device: str = "cuda", hf_config=None, counts: Count
             "prompt learning" if method.virtual_tokens(cfg.method) else "an adapter on lm_head")
         notes.append(f"train.fused_loss falls back to the full logits here ({why})")
     # plain: logits at every position the base model sees (prompt tuning's virtual tokens included)
-    loss = loss_memory(tokens, mb * (cfg.template.max_seq_len - 1), hf, act_bytes, fused, counts.head_trained)
-    if pairs:
-        loss = preference_loss_memory(cfg, method, tokens, mb * (cfg.template.max_seq_len - 1), hf, act_bytes,
-                                      fused, notes)
+    rows = mb * (cfg.template.max_seq_len - 1)
+    loss = (preference_loss_memory(cfg, method, tokens, rows, hf, act_bytes, fused, notes) if pairs
+            else loss_memory(tokens, rows, hf, act_bytes, fused, counts.head_trained))
     parts = {"weights": weights, "gradients": grads, "optimizer states": optimizer, "activations": activations,
              ("loss (answer log-probs)" if pairs else
               "loss (fused, chunked logits)" if fused else "logits + loss"): loss}

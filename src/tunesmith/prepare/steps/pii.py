@@ -52,17 +52,9 @@ class PiiOptions(StepOptions):
         "flagged), or mask them like any other find. Numbers that context names a code (invoice, courier, "
         "barcode, version) are kept either way."))
 
-    @field_validator("types")
+    @field_validator("types", "actions", "placeholders")  # a list of types, or mappings keyed by type
     @classmethod
     def _known_types(cls, v):
-        bad = [t for t in v if t not in PII_TYPES]
-        if bad:
-            raise ValueError(f"unknown PII types {bad}; known: {list(PII_TYPES)}")
-        return v
-
-    @field_validator("actions", "placeholders")
-    @classmethod
-    def _known_keys(cls, v):
         bad = [t for t in v if t not in PII_TYPES]
         if bad:
             raise ValueError(f"unknown PII types {bad}; known: {list(PII_TYPES)}")
